@@ -1,0 +1,1 @@
+"""HTTP and command-line surface: FastAPI app, auth, routes, problem+json, CLI."""

@@ -1,0 +1,86 @@
+"""The FastAPI application factory."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.body_limit import BodyLimitMiddleware
+from api.problems import install_problem_handlers
+from api.routes import auth, devices, elders, health, orgs, responders, sos, zones
+from core.db import create_engine, create_sessionmaker, unit_of_work
+from core.settings import Settings, get_settings
+from core.tenancy.service import ensure_admin
+
+log = logging.getLogger("phikat")
+
+DESCRIPTION = """
+Backend of an SOS service for dependent elderly people run by a Thai local
+government: an elder's SOS opens an incident, matched to a care zone in PostGIS.
+Errors are RFC 9457 problem details (`application/problem+json`).
+"""
+
+
+class InsecureConfiguration(RuntimeError):
+    pass
+
+
+def check_configuration(settings: Settings) -> None:
+    if settings.uses_insecure_secret and not settings.allow_insecure_secret:
+        raise InsecureConfiguration(
+            "PHIKAT_SECRET_KEY is not set. Set it to a long random value "
+            "(or PHIKAT_ALLOW_INSECURE_SECRET=true for local development only)."
+        )
+    if not settings.fcm_credentials:
+        log.warning(
+            "PHIKAT_FCM_CREDENTIALS is not set: push messages will be LOGGED, NOT SENT. "
+            "Responders' phones will not be woken by push."
+        )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    check_configuration(settings)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    if settings.admin_email and settings.admin_password:
+        async with unit_of_work(app.state.sessionmaker) as session:
+            created = await ensure_admin(
+                session,
+                email=settings.admin_email,
+                password=settings.admin_password.get_secret_value(),
+            )
+        if created:
+            log.info("created the platform admin %s", settings.admin_email)
+    try:
+        yield
+    finally:
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Phikat",
+        version="1.0",
+        summary="Emergency dispatch for dependent elderly people",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        overrides=[(r"/v1/orgs/[^/]+/zones", settings.max_zone_import_bytes)],
+    )
+    for module in (health, auth, orgs, zones, responders, elders, devices, sos):
+        app.include_router(module.router)
+    return app

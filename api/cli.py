@@ -1,0 +1,179 @@
+"""The ``phikat`` command: serve, db upgrade, demo, zones import."""
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from core.db import create_engine, create_sessionmaker
+from core.migrations import upgrade_to_head
+from core.settings import get_settings
+from core.tenancy.service import get_organization_by_code
+from geo.bulk_import import ImportReport, check_document, import_features, stream_features
+from geo.geojson import DocumentError
+
+app = typer.Typer(help="Phikat: emergency dispatch for dependent elderly people.",
+                  no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+zones_app = typer.Typer(help="Care zones.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(zones_app, name="zones")
+console = Console()
+err = Console(stderr=True)
+
+HostOpt = Annotated[str, typer.Option(help="Address to listen on")]
+PortOpt = Annotated[int, typer.Option(help="Port to listen on")]
+
+
+def _configure_logging() -> None:
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
+    """Run the HTTP API."""
+    _configure_logging()
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_config=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (creates the postgis extension on first run)."""
+    _configure_logging()
+    upgrade_to_head(get_settings().database_url)
+    console.print("[green]database schema is at head[/green]")
+
+
+@app.command()
+def demo(
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    seed_only: Annotated[bool, typer.Option(help="Seed and print logins, do not serve")] = False,
+) -> None:
+    """Seed the Tha Khantho demo organization, print its logins and serve."""
+    from api.demo import seed_demo
+
+    _configure_logging()
+    settings = get_settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                logins = await seed_demo(session, password=os.environ.get("PHIKAT_DEMO_PASSWORD"))
+        finally:
+            await engine.dispose()
+        base = f"http://{host}:{port}"
+        console.rule("[bold]Phikat demo: Tha Khantho municipality (made-up data)")
+        console.print(f"API docs:        {base}/docs")
+        console.print(f"Officer login:   [bold]{logins.officer_email}[/bold]")
+        console.print(f"Password:        [bold]{logins.password}[/bold] (officer and responders)")
+        console.print(f"Responders:      {', '.join(logins.responder_emails)}")
+        console.print(f"Elder's phone:   a device token for {logins.sample_elder}; try an SOS:")
+        console.print(
+            f"  curl -s -X POST {base}/v1/sos -H 'Authorization: Bearer "
+            f"{logins.sample_device_token}' -H 'Content-Type: application/json' "
+            f"-H \"Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)\" "
+            "-d '{\"trigger\": \"button\"}'",
+            soft_wrap=True,
+        )
+        console.rule()
+
+    asyncio.run(run())
+    if not seed_only:
+        serve(host=host, port=port)
+
+
+@zones_app.command("import")
+def zones_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    org: Annotated[str, typer.Option("--org", help="The organization's code")],
+    repair: Annotated[bool, typer.Option(help="Close open rings and repair invalid polygons")] = False,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Import the valid features even when some are bad")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option(help="Validate only; store nothing")] = False,
+) -> None:
+    """Import care zones from a (large) GeoJSON file, streaming it feature by feature."""
+    _configure_logging()
+    try:
+        kind = check_document(file)
+    except DocumentError as exc:
+        err.print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(2) from exc
+    report = asyncio.run(
+        _import_file(file, kind, org, repair=repair, skip_invalid=skip_invalid, dry_run=dry_run)
+    )
+    _print_report(report, dry_run=dry_run, skip_invalid=skip_invalid)
+    if report.problems and not skip_invalid:
+        raise typer.Exit(1)
+
+
+async def _import_file(
+    file: Path, kind: str, org_code: str, *, repair: bool, skip_invalid: bool, dry_run: bool
+) -> ImportReport:
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await session.begin()
+            org = await get_organization_by_code(session, org_code)
+            size = file.stat().st_size
+            with file.open("rb") as f, Progress(
+                TextColumn("[bold]importing zones"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                disable=not err.is_terminal,
+            ) as progress:
+                task = progress.add_task("import", total=size)
+                report = await import_features(
+                    session,
+                    organization_id=org.id,
+                    features=stream_features(f, kind),
+                    repair=repair,
+                    skip_invalid=skip_invalid,
+                    on_feature=lambda: progress.update(task, completed=f.tell()),
+                )
+                progress.update(task, completed=size)
+            if dry_run or (report.problems and not skip_invalid):
+                await session.rollback()
+                report.imported.clear()
+            else:
+                await session.commit()
+            return report
+    finally:
+        await engine.dispose()
+
+
+def _print_report(report: ImportReport, *, dry_run: bool, skip_invalid: bool) -> None:
+    if report.problems:
+        table = Table("index", "name", "field", "reason", title="Features refused")
+        for p in report.problems[:50]:
+            table.add_row(str(p.index), p.name or "", p.field, p.reason)
+        err.print(table)
+        if len(report.problems) > 50:
+            err.print(f"... and {len(report.problems) - 50} more")
+    valid = report.seen - len(report.problems)
+    console.print(
+        f"{report.seen} features read, {valid} valid, {len(report.problems)} refused, "
+        f"{len(report.repaired)} repaired, {len(report.imported)} imported"
+    )
+    if report.problems and not skip_invalid and not dry_run:
+        err.print("[red]nothing was imported;[/red] fix the features above, or pass "
+                  "--repair / --skip-invalid")
+
+
+def main() -> None:
+    app()

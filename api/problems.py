@@ -1,0 +1,125 @@
+"""RFC 9457 problem details for every error; the one table from domain errors to HTTP."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyRequests,
+    Unauthenticated,
+)
+
+log = logging.getLogger("phikat.api")
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_BY_ERROR: dict[type[DomainError], tuple[int, str]] = {
+    InvalidInput: (422, "invalid-input"),
+    NotFound: (404, "not-found"),
+    Conflict: (409, "conflict"),
+    Forbidden: (403, "forbidden"),
+    Unauthenticated: (401, "unauthenticated"),
+    TooManyRequests: (429, "too-many-requests"),
+}
+
+HTTP_TITLES = {
+    400: ("Bad request", "bad-request"),
+    401: ("Unauthenticated", "unauthenticated"),
+    403: ("Forbidden", "forbidden"),
+    404: ("Not found", "not-found"),
+    405: ("Method not allowed", "method-not-allowed"),
+    409: ("Conflict", "conflict"),
+    413: ("Request body too large", "body-too-large"),
+    415: ("Unsupported media type", "unsupported-media-type"),
+    422: ("Invalid input", "invalid-input"),
+    429: ("Too many requests", "too-many-requests"),
+    500: ("Internal error", "internal-error"),
+}
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:phikat:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status_of(exc: DomainError) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 400, "bad-request"
+
+
+async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status, slug = _status_of(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    errors = None
+    if isinstance(exc, InvalidInput):
+        errors = [{"loc": e.loc, "msg": e.msg} for e in exc.errors]
+    return problem(status, exc.title, exc.detail, slug=slug, errors=errors, headers=headers)
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> list[str | int]:
+    return [part if isinstance(part, int | str) else str(part) for part in loc]
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Never echo the input back: it may be large, or a password.
+    errors = [{"loc": _clean_loc(tuple(e.get("loc", ()))), "msg": str(e.get("msg", ""))}
+              for e in exc.errors()]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    detail = f"{where}: {first['msg']}" if where else str(first["msg"])
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more)"
+    return problem(422, "Invalid input", detail, slug="invalid-input", errors=errors)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title, slug = HTTP_TITLES.get(exc.status_code, ("Error", "error"))
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    return problem(exc.status_code, title, detail, slug=slug, headers=exc.headers)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(
+        500, "Internal error", "The server failed on this request; it has been logged.",
+        slug="internal-error",
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

@@ -1,0 +1,51 @@
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import PrincipalDep, SessionDep
+from api.policy import OFFICER, RESPONDER, require_kind, require_org
+from core.tenancy.service import get_organization
+from dispatch.responders import create_responder, list_responders, record_location, set_duty
+from dispatch.schemas import DutyStatusIn, DutyStatusOut, LocationIn, ResponderCreate, ResponderOut
+
+router = APIRouter(tags=["responders"])
+
+
+@router.post(
+    "/v1/orgs/{org_id}/responders",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a responder (caregiver, volunteer, care manager, rescue crew)",
+)
+async def post_responder(
+    org_id: uuid.UUID, data: ResponderCreate, session: SessionDep, principal: PrincipalDep
+) -> ResponderOut:
+    require_org(principal, org_id, OFFICER)
+    await get_organization(session, org_id)
+    return await create_responder(session, organization_id=org_id, data=data)
+
+
+@router.get("/v1/orgs/{org_id}/responders", summary="The organization's responders")
+async def get_responders(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[ResponderOut]:
+    require_org(principal, org_id, OFFICER)
+    return await list_responders(session, org_id)
+
+
+@router.put("/v1/responders/me/status", summary="Go on or off duty")
+async def put_status(data: DutyStatusIn, session: SessionDep, principal: PrincipalDep) -> DutyStatusOut:
+    require_kind(principal, RESPONDER)
+    assert principal.user_id is not None
+    return await set_duty(session, responder_id=principal.user_id, on_duty=data.on_duty)
+
+
+@router.post(
+    "/v1/responders/me/location",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Report the responder's position (an older fix than the last is ignored)",
+)
+async def post_location(data: LocationIn, session: SessionDep, principal: PrincipalDep) -> Response:
+    require_kind(principal, RESPONDER)
+    assert principal.user_id is not None
+    await record_location(session, responder_id=principal.user_id, location=data)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

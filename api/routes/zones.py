@@ -1,0 +1,95 @@
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, status
+from fastapi.responses import JSONResponse
+
+from api.deps import PrincipalDep, SessionDep, SettingsDep
+from api.policy import OFFICER, RESPONDER, require_org, require_org_object
+from core.errors import NotFound
+from core.tenancy.service import get_organization
+from core.types import Latitude, Longitude
+from dispatch.responders import set_zone_team
+from dispatch.schemas import ZoneTeamIn, ZoneTeamOut
+from geo import repository as zones_repo
+from geo.schemas import ZoneIds, ZoneMatch
+from geo.service import import_zones, match_point
+
+router = APIRouter(tags=["care zones"])
+GEOJSON = "application/geo+json"
+
+FEATURE_EXAMPLE = {
+    "type": "Feature",
+    "properties": {"name": "บ้านท่าคันโท หมู่ 1", "kind": "village", "priority": 0},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[103.25, 16.87], [103.27, 16.87], [103.27, 16.89], [103.25, 16.87]]],
+    },
+}
+
+
+@router.post(
+    "/v1/orgs/{org_id}/zones",
+    status_code=status.HTTP_201_CREATED,
+    summary="Import care zones from a GeoJSON Feature or FeatureCollection",
+    description="All or nothing: one invalid feature refuses the import with 422 naming "
+    "every bad feature and why. `?repair=true` closes open rings and repairs invalid "
+    "polygons (make_valid) instead. Coordinates are WGS84 [longitude, latitude].",
+)
+async def create_zones(
+    org_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    document: Annotated[dict[str, Any], Body(media_type=GEOJSON, examples=[FEATURE_EXAMPLE])],
+    repair: bool = False,
+) -> ZoneIds:
+    require_org(principal, org_id, OFFICER)
+    await get_organization(session, org_id)
+    return await import_zones(session, organization_id=org_id, document=document, repair=repair)
+
+
+@router.get(
+    "/v1/orgs/{org_id}/zones",
+    summary="The organization's care zones as a GeoJSON FeatureCollection",
+    response_class=JSONResponse,
+    responses={200: {"content": {GEOJSON: {}}}},
+)
+async def list_zones(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
+    require_org(principal, org_id, OFFICER, RESPONDER)
+    collection = await zones_repo.zones_feature_collection(session, org_id)
+    return JSONResponse(collection, media_type=GEOJSON)
+
+
+@router.get("/v1/orgs/{org_id}/zones/match", summary="Zones covering a point, best first")
+async def match_zones(
+    org_id: uuid.UUID,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    lat: Annotated[Latitude, Query()],
+    lon: Annotated[Longitude, Query()],
+    accuracy_m: Annotated[float | None, Query(ge=0, le=100_000, allow_inf_nan=False)] = None,
+) -> list[ZoneMatch]:
+    require_org(principal, org_id, OFFICER)
+    return await match_point(
+        session,
+        organization_id=org_id,
+        lat=lat,
+        lon=lon,
+        accuracy_m=accuracy_m,
+        max_accuracy_m=settings.zone_match_max_accuracy_m,
+    )
+
+
+@router.put("/v1/zones/{zone_id}/responders", summary="Set a zone's team of responders")
+async def put_zone_team(
+    zone_id: uuid.UUID, data: ZoneTeamIn, session: SessionDep, principal: PrincipalDep
+) -> ZoneTeamOut:
+    zone = await zones_repo.get_zone(session, zone_id)
+    if zone is None:
+        raise NotFound("no such zone")
+    require_org_object(principal, zone.organization_id, OFFICER, what="zone")
+    return await set_zone_team(
+        session, zone_id=zone.id, organization_id=zone.organization_id,
+        responder_ids=data.responder_ids,
+    )

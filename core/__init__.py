@@ -1,0 +1,1 @@
+"""Shared foundations: settings, database, domain errors, tenancy and the event log."""

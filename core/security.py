@@ -1,0 +1,120 @@
+"""Password hashing, signed staff tokens and opaque device tokens. No I/O."""
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from core.errors import Unauthenticated
+
+_hasher = PasswordHasher()
+_ALGORITHM = "HS256"
+_ISSUER = "phikat"
+DEVICE_TOKEN_PREFIX = "phk_dev_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# Verifying against this when the account does not exist keeps the timing of
+# "no such user" and "wrong password" alike.
+DUMMY_PASSWORD_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: uuid.UUID
+    role: str
+    organization_id: uuid.UUID | None
+    expires_at: datetime
+
+
+def create_access_token(
+    *, secret: str, user_id: uuid.UUID, role: str, organization_id: uuid.UUID | None, ttl_s: int
+) -> tuple[str, AccessClaims]:
+    now = datetime.now(UTC)
+    expires_at = now + timedelta(seconds=ttl_s)
+    payload = {
+        "iss": _ISSUER,
+        "sub": str(user_id),
+        "role": role,
+        "org": str(organization_id) if organization_id else None,
+        "iat": int(now.timestamp()),
+        "exp": int(expires_at.timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    token = jwt.encode(payload, secret, algorithm=_ALGORITHM)
+    return token, AccessClaims(user_id, role, organization_id, expires_at)
+
+
+def decode_access_token(token: str, *, secret: str) -> AccessClaims:
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            issuer=_ISSUER,
+            options={"require": ["exp", "sub", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthenticated("The access token has expired; log in again.") from exc
+    except jwt.PyJWTError as exc:
+        raise Unauthenticated("The access token is not valid.") from exc
+    try:
+        return AccessClaims(
+            user_id=uuid.UUID(payload["sub"]),
+            role=str(payload["role"]),
+            organization_id=uuid.UUID(payload["org"]) if payload.get("org") else None,
+            expires_at=datetime.fromtimestamp(payload["exp"], UTC),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise Unauthenticated("The access token is not valid.") from exc
+
+
+@dataclass(frozen=True)
+class DeviceTokenParts:
+    token_id: uuid.UUID
+    secret: str
+
+
+def new_device_token(token_id: uuid.UUID) -> tuple[str, str]:
+    """A fresh elder device token and the hash to store (the token is shown once)."""
+    secret = secrets.token_urlsafe(32)
+    return f"{DEVICE_TOKEN_PREFIX}{token_id.hex}.{secret}", hash_device_secret(secret)
+
+
+def hash_device_secret(secret: str) -> str:
+    # 256 random bits need no slow hash: SHA-256 is enough and keeps SOS fast.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def parse_device_token(token: str) -> DeviceTokenParts | None:
+    if not token.startswith(DEVICE_TOKEN_PREFIX):
+        return None
+    body = token.removeprefix(DEVICE_TOKEN_PREFIX)
+    token_hex, _, secret = body.partition(".")
+    try:
+        token_id = uuid.UUID(hex=token_hex)
+    except ValueError:
+        return None
+    if not secret:
+        return None
+    return DeviceTokenParts(token_id, secret)
+
+
+def device_secret_matches(stored_hash: str, secret: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_device_secret(secret))

@@ -1,0 +1,43 @@
+"""Configuration from the environment (prefix ``PHIKAT_``)."""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PHIKAT_", extra="ignore")
+
+    database_url: str = "postgresql+psycopg://phikat@127.0.0.1:54329/phikat"
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+
+    # Signs staff access tokens. The default is for local development only; the
+    # service refuses to start with it unless ``allow_insecure_secret`` is set.
+    secret_key: SecretStr = SecretStr("dev-insecure-secret-change-me")
+    allow_insecure_secret: bool = False
+    access_token_ttl_s: int = Field(default=3600, ge=60)
+
+    # Request bodies above these sizes are refused with 413 before they are read.
+    max_body_bytes: int = 256 * 1024
+    max_zone_import_bytes: int = 4 * 1024 * 1024
+
+    # Zone matching: how far (metres) a GPS fix's reported inaccuracy may reach
+    # to match a zone that does not cover the point itself.
+    zone_match_max_accuracy_m: float = 1000.0
+
+    fcm_credentials: str | None = None
+    log_level: str = "INFO"
+
+    @property
+    def uses_insecure_secret(self) -> bool:
+        return self.secret_key.get_secret_value() == "dev-insecure-secret-change-me"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Organizations (tenants) and the staff accounts that belong to them."""

@@ -1,0 +1,1 @@
+"""Elders, responders and incidents: the SOS intake and, later, dispatch itself."""

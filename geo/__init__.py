@@ -1,0 +1,1 @@
+"""Care zones: GeoJSON validation and repair, storage and point matching in PostGIS."""

@@ -1,0 +1,127 @@
+"""PostGIS queries on care zones."""
+
+import json
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from geoalchemy2.shape import from_shape
+from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from geo.geojson import ZoneDraft
+from geo.models import CareZone
+from geo.points import point
+from geo.schemas import ZoneMatch
+
+GEOJSON_DECIMALS = 7  # ~1 cm: more would only inflate the payload.
+
+
+async def insert_zones(
+    session: AsyncSession, organization_id: uuid.UUID, drafts: Iterable[ZoneDraft]
+) -> list[uuid.UUID]:
+    zones = [
+        CareZone(
+            organization_id=organization_id,
+            name=draft.name,
+            kind=draft.kind,
+            priority=draft.priority,
+            geom=from_shape(draft.geometry, srid=4326),
+        )
+        for draft in drafts
+    ]
+    session.add_all(zones)
+    await session.flush(zones)
+    return [zone.id for zone in zones]
+
+
+async def zones_feature_collection(
+    session: AsyncSession, organization_id: uuid.UUID
+) -> dict[str, Any]:
+    rows = await session.execute(
+        select(
+            CareZone.id,
+            CareZone.name,
+            CareZone.kind,
+            CareZone.priority,
+            func.ST_AsGeoJSON(CareZone.geom, GEOJSON_DECIMALS).label("geometry"),
+        )
+        .where(CareZone.organization_id == organization_id)
+        .order_by(CareZone.name, CareZone.id)
+    )
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "id": str(row.id),
+                "geometry": json.loads(row.geometry),
+                "properties": {"name": row.name, "kind": row.kind, "priority": row.priority},
+            }
+            for row in rows
+        ],
+    }
+
+
+async def match_zones(
+    session: AsyncSession,
+    organization_id: uuid.UUID,
+    *,
+    lat: float,
+    lon: float,
+    accuracy_m: float = 0.0,
+    limit: int = 10,
+) -> list[ZoneMatch]:
+    """Zones that cover the point or lie within ``accuracy_m`` of it, best first.
+
+    Order: zones covering the point before zones merely near it; among covering
+    zones the highest priority, then the smallest area (the most specific zone);
+    among near ones the nearest. The zone id breaks remaining ties, so a point
+    on a shared border always matches the same zone.
+    """
+    pt = point(lon, lat)
+    geog = func.geography(CareZone.geom)
+    covers = func.ST_Covers(CareZone.geom, pt)
+    distance = func.ST_Distance(geog, func.geography(pt))
+    area = func.ST_Area(geog)
+    near = (
+        func.ST_DWithin(geog, func.geography(pt), accuracy_m) if accuracy_m > 0 else literal(False)
+    )
+    stmt = (
+        select(
+            CareZone.id,
+            CareZone.name,
+            CareZone.kind,
+            CareZone.priority,
+            covers.label("covers"),
+            distance.label("distance_m"),
+            area.label("area_m2"),
+        )
+        .where(CareZone.organization_id == organization_id, or_(covers, near))
+        .order_by(
+            covers.desc(),
+            case((covers, literal(0.0)), else_=distance),
+            CareZone.priority.desc(),
+            area,
+            CareZone.id,
+        )
+        .limit(limit)
+    )
+    rows = await session.execute(stmt)
+    return [ZoneMatch.model_validate(row, from_attributes=True) for row in rows]
+
+
+async def get_zone(session: AsyncSession, zone_id: uuid.UUID) -> CareZone | None:
+    return await session.get(CareZone, zone_id)
+
+
+async def existing_zone_ids(
+    session: AsyncSession, organization_id: uuid.UUID, zone_ids: Iterable[uuid.UUID]
+) -> set[uuid.UUID]:
+    ids = list(zone_ids)
+    if not ids:
+        return set()
+    rows = await session.scalars(
+        select(CareZone.id).where(CareZone.organization_id == organization_id, CareZone.id.in_(ids))
+    )
+    return set(rows)

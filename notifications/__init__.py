@@ -1,0 +1,1 @@
+"""Outgoing messages: push devices, message texts in Thai and English, channels."""
