@@ -31,7 +31,7 @@ async def insert_zones(
         for draft in drafts
     ]
     session.add_all(zones)
-    await session.flush(zones)
+    await session.flush()
     return [zone.id for zone in zones]
 
 
@@ -102,7 +102,8 @@ async def match_zones(
             covers.desc(),
             case((covers, literal(0.0)), else_=distance),
             CareZone.priority.desc(),
-            area,
+            # Whole square metres, so float noise between congruent zones is a tie.
+            func.round(area),
             CareZone.id,
         )
         .limit(limit)

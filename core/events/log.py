@@ -40,7 +40,7 @@ async def append_event(
         data=data or {},
     )
     session.add(event)
-    await session.flush([event])
+    await session.flush()
     return event
 
 
