@@ -62,7 +62,10 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = problem(
-            413, "Request body too large", f"the request body exceeds the limit of {limit} bytes",
-            slug="body-too-large", headers={"Connection": "close"},
+            413,
+            "Request body too large",
+            f"the request body exceeds the limit of {limit} bytes",
+            slug="body-too-large",
+            headers={"Connection": "close"},
         )
         await response(scope, receive, send)

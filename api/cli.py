@@ -13,14 +13,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from core.db import create_engine, create_sessionmaker
+from core.errors import DomainError
 from core.migrations import upgrade_to_head
 from core.settings import get_settings
 from core.tenancy.service import get_organization_by_code
 from geo.bulk_import import ImportReport, check_document, import_features, stream_features
 from geo.geojson import DocumentError
 
-app = typer.Typer(help="Phikat: emergency dispatch for dependent elderly people.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Phikat: emergency dispatch for dependent elderly people.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 zones_app = typer.Typer(help="Care zones.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -83,8 +85,8 @@ def demo(
         console.print(
             f"  curl -s -X POST {base}/v1/sos -H 'Authorization: Bearer "
             f"{logins.sample_device_token}' -H 'Content-Type: application/json' "
-            f"-H \"Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)\" "
-            "-d '{\"trigger\": \"button\"}'",
+            f'-H "Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" '
+            '-d \'{"trigger": "button"}\'',
             soft_wrap=True,
         )
         console.rule()
@@ -98,7 +100,9 @@ def demo(
 def zones_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     org: Annotated[str, typer.Option("--org", help="The organization's code")],
-    repair: Annotated[bool, typer.Option(help="Close open rings and repair invalid polygons")] = False,
+    repair: Annotated[
+        bool, typer.Option(help="Close open rings and repair invalid polygons")
+    ] = False,
     skip_invalid: Annotated[
         bool, typer.Option(help="Import the valid features even when some are bad")
     ] = False,
@@ -111,16 +115,35 @@ def zones_import(
     except DocumentError as exc:
         err.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(2) from exc
-    report = asyncio.run(
-        _import_file(file, kind, org, repair=repair, skip_invalid=skip_invalid, dry_run=dry_run)
-    )
+    try:
+        report = asyncio.run(
+            _import_file(
+                file,
+                kind,
+                org,
+                size=file.stat().st_size,
+                repair=repair,
+                skip_invalid=skip_invalid,
+                dry_run=dry_run,
+            )
+        )
+    except DomainError as exc:
+        err.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
     _print_report(report, dry_run=dry_run, skip_invalid=skip_invalid)
     if report.problems and not skip_invalid:
         raise typer.Exit(1)
 
 
 async def _import_file(
-    file: Path, kind: str, org_code: str, *, repair: bool, skip_invalid: bool, dry_run: bool
+    file: Path,
+    kind: str,
+    org_code: str,
+    *,
+    size: int,
+    repair: bool,
+    skip_invalid: bool,
+    dry_run: bool,
 ) -> ImportReport:
     settings = get_settings()
     engine = create_engine(settings.database_url)
@@ -128,15 +151,17 @@ async def _import_file(
         async with create_sessionmaker(engine)() as session:
             await session.begin()
             org = await get_organization_by_code(session, org_code)
-            size = file.stat().st_size
-            with file.open("rb") as f, Progress(
-                TextColumn("[bold]importing zones"),
-                BarColumn(),
-                DownloadColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                disable=not err.is_terminal,
-            ) as progress:
+            with (
+                file.open("rb") as f,
+                Progress(
+                    TextColumn("[bold]importing zones"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TimeRemainingColumn(),
+                    console=err,
+                    disable=not err.is_terminal,
+                ) as progress,
+            ):
                 task = progress.add_task("import", total=size)
                 report = await import_features(
                     session,
@@ -171,8 +196,10 @@ def _print_report(report: ImportReport, *, dry_run: bool, skip_invalid: bool) ->
         f"{len(report.repaired)} repaired, {len(report.imported)} imported"
     )
     if report.problems and not skip_invalid and not dry_run:
-        err.print("[red]nothing was imported;[/red] fix the features above, or pass "
-                  "--repair / --skip-invalid")
+        err.print(
+            "[red]nothing was imported;[/red] fix the features above, or pass "
+            "--repair / --skip-invalid"
+        )
 
 
 def main() -> None:

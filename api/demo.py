@@ -34,9 +34,7 @@ class DemoLogins:
 async def seed_demo(session: AsyncSession, *, password: str | None = None) -> DemoLogins:
     """Create the demo organization if it is missing, then reset the demo logins."""
     password = password or secrets.token_urlsafe(9)
-    org = await session.scalar(
-        select(Organization).where(Organization.code == demo_data.ORG_CODE)
-    )
+    org = await session.scalar(select(Organization).where(Organization.code == demo_data.ORG_CODE))
     created = org is None
     if org is None:
         org = await _create(session, password)
@@ -73,8 +71,13 @@ async def _create(session: AsyncSession, password: str) -> Organization:
         data=OrganizationCreate(name=demo_data.ORG_NAME, code=demo_data.ORG_CODE),
     )
     await create_user(
-        session, organization_id=org.id, role=Role.OFFICER, name="เจ้าหน้าที่สาธารณสุข (demo)",
-        email=OFFICER_EMAIL, password=password, phone="043000000",
+        session,
+        organization_id=org.id,
+        role=Role.OFFICER,
+        name="เจ้าหน้าที่สาธารณสุข (demo)",
+        email=OFFICER_EMAIL,
+        password=password,
+        phone="043000000",
     )
     zones = demo_data.zones()
     ids = await import_zones(
@@ -95,7 +98,7 @@ async def _create(session: AsyncSession, password: str) -> Organization:
                 conditions=e.conditions,
                 medications=e.medications,
                 allergies=e.allergies,
-                blood_type=e.blood_type,  # type: ignore[arg-type]
+                blood_type=e.blood_type,
                 contacts=[Contact(name=e.contact_name, phone=e.contact_phone, relation="ลูก")],
             ),
         )
@@ -105,13 +108,19 @@ async def _create(session: AsyncSession, password: str) -> Organization:
             session,
             organization_id=org.id,
             data=ResponderCreate(
-                name=r.name, email=r.email, password=password, phone=r.phone, kind=r.kind,
-                skills=r.skills, zone_ids=[zone_ids[z] for z in r.zones],
+                name=r.name,
+                email=r.email,
+                password=password,
+                phone=r.phone,
+                kind=r.kind,
+                skills=r.skills,
+                zone_ids=[zone_ids[z] for z in r.zones],
             ),
         )
         await set_duty(session, responder_id=out.id, on_duty=True)
         await record_location(
-            session, responder_id=out.id,
+            session,
+            responder_id=out.id,
             location=LocationIn(lat=r.lat, lon=r.lon, accuracy_m=10, recorded_at=now),
         )
     return org

@@ -30,13 +30,34 @@ VILLAGES = [
 ]
 
 GIVEN = [
-    "สมศรี", "บุญมี", "คำปุ่น", "ทองใบ", "สมบัติ", "บัวผัน", "ประยูร", "หนูเพียร", "สุข",
-    "คำมี", "จันทร์", "แก้ว", "บุญเรือง", "สงวน", "เพ็ง", "ทองดี", "บัวลา", "สมัย",
+    "สมศรี",
+    "บุญมี",
+    "คำปุ่น",
+    "ทองใบ",
+    "สมบัติ",
+    "บัวผัน",
+    "ประยูร",
+    "หนูเพียร",
+    "สุข",
+    "คำมี",
+    "จันทร์",
+    "แก้ว",
+    "บุญเรือง",
+    "สงวน",
+    "เพ็ง",
+    "ทองดี",
+    "บัวลา",
+    "สมัย",
 ]
 FAMILY = ["ศรีสุข", "พลเยี่ยม", "ภูมิพันธ์", "แก้วกาญจน์", "บุญมา", "ทองคำ", "สายสุด", "คำภา"]
 CONDITIONS = [
-    "ความดันโลหิตสูง", "เบาหวาน", "โรคหลอดเลือดสมอง (เคยเป็น)", "สมองเสื่อม",
-    "โรคหัวใจ", "ข้อเข่าเสื่อม", "ไตวายเรื้อรัง",
+    "ความดันโลหิตสูง",
+    "เบาหวาน",
+    "โรคหลอดเลือดสมอง (เคยเป็น)",
+    "สมองเสื่อม",
+    "โรคหัวใจ",
+    "ข้อเข่าเสื่อม",
+    "ไตวายเรื้อรัง",
 ]
 MEDICATIONS = ["Amlodipine 5 mg", "Metformin 500 mg", "Aspirin 81 mg", "Simvastatin 20 mg"]
 ALLERGIES = ["Penicillin", "Sulfa", "อาหารทะเล"]
@@ -153,9 +174,11 @@ def responders(zone_list: list[DemoZone]) -> list[DemoResponder]:
             extra = zone_list[(n + 3) % len(zone_list)]
             lat, lon = _point_in(rng, home_zone.geometry)
             # The rescue unit covers every zone; others their village and one more.
-            team = [z.name for z in zone_list] if kind is ResponderKind.RESCUE else [
-                home_zone.name, extra.name
-            ]
+            team = (
+                [z.name for z in zone_list]
+                if kind is ResponderKind.RESCUE
+                else [home_zone.name, extra.name]
+            )
             result.append(
                 DemoResponder(
                     name=f"{rng.choice(GIVEN)} {rng.choice(FAMILY)}",

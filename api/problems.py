@@ -68,7 +68,7 @@ def problem(
 def _status_of(exc: DomainError) -> tuple[int, str]:
     for cls in type(exc).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 400, "bad-request"
 
 
@@ -93,8 +93,10 @@ def _clean_loc(loc: tuple[Any, ...]) -> list[str | int]:
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Never echo the input back: it may be large, or a password.
-    errors = [{"loc": _clean_loc(tuple(e.get("loc", ()))), "msg": str(e.get("msg", ""))}
-              for e in exc.errors()]
+    errors = [
+        {"loc": _clean_loc(tuple(e.get("loc", ()))), "msg": str(e.get("msg", ""))}
+        for e in exc.errors()
+    ]
     first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first["loc"])
     detail = f"{where}: {first['msg']}" if where else str(first["msg"])
@@ -107,13 +109,16 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     title, slug = HTTP_TITLES.get(exc.status_code, ("Error", "error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
-    return problem(exc.status_code, title, detail, slug=slug, headers=exc.headers)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem(exc.status_code, title, detail, slug=slug, headers=headers)
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
-        500, "Internal error", "The server failed on this request; it has been logged.",
+        500,
+        "Internal error",
+        "The server failed on this request; it has been logged.",
         slug="internal-error",
     )
 

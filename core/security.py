@@ -16,7 +16,7 @@ from core.errors import Unauthenticated
 _hasher = PasswordHasher()
 _ALGORITHM = "HS256"
 _ISSUER = "phikat"
-DEVICE_TOKEN_PREFIX = "phk_dev_"
+DEVICE_TOKEN_PREFIX = "phk_dev_"  # noqa: S105 (a prefix, not a secret)
 
 
 def hash_password(password: str) -> str:

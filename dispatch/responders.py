@@ -52,9 +52,9 @@ async def create_responder(
 async def responder_out(session: AsyncSession, responder_id: uuid.UUID) -> ResponderOut:
     row = (
         await session.execute(
-            select(Responder, User).join(User, User.id == Responder.id).where(
-                Responder.id == responder_id
-            )
+            select(Responder, User)
+            .join(User, User.id == Responder.id)
+            .where(Responder.id == responder_id)
         )
     ).one_or_none()
     if row is None:
@@ -103,7 +103,9 @@ async def _get_for_update(session: AsyncSession, responder_id: uuid.UUID) -> Res
     return responder
 
 
-async def set_duty(session: AsyncSession, *, responder_id: uuid.UUID, on_duty: bool) -> DutyStatusOut:
+async def set_duty(
+    session: AsyncSession, *, responder_id: uuid.UUID, on_duty: bool
+) -> DutyStatusOut:
     responder = await _get_for_update(session, responder_id)
     if responder.on_duty != on_duty or responder.on_duty_changed_at is None:
         responder.on_duty = on_duty
@@ -130,24 +132,33 @@ async def record_location(
 
 
 async def set_zone_team(
-    session: AsyncSession, *, zone_id: uuid.UUID, organization_id: uuid.UUID,
+    session: AsyncSession,
+    *,
+    zone_id: uuid.UUID,
+    organization_id: uuid.UUID,
     responder_ids: list[uuid.UUID],
 ) -> ZoneTeamOut:
     """Replace a zone's team with exactly these responders of its organization."""
     wanted = set(responder_ids)
-    found = set(
-        await session.scalars(
-            select(Responder.id).where(
-                Responder.organization_id == organization_id, Responder.id.in_(wanted)
+    found = (
+        set(
+            await session.scalars(
+                select(Responder.id).where(
+                    Responder.organization_id == organization_id, Responder.id.in_(wanted)
+                )
             )
         )
-    ) if wanted else set()
+        if wanted
+        else set()
+    )
     missing = sorted(wanted - found)
     if missing:
         raise InvalidInput(
             f"{len(missing)} responder id(s) are not responders of this organization",
-            errors=[FieldProblem(loc=["body", "responder_ids"], msg=f"unknown responder {m}")
-                    for m in missing],
+            errors=[
+                FieldProblem(loc=["body", "responder_ids"], msg=f"unknown responder {m}")
+                for m in missing
+            ],
         )
     await session.execute(delete(ResponderZone).where(ResponderZone.zone_id == zone_id))
     session.add_all(ResponderZone(responder_id=r, zone_id=zone_id) for r in wanted)

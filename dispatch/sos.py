@@ -112,7 +112,12 @@ async def _open(
     max_accuracy_m: float,
 ) -> Incident:
     if payload.lat is not None and payload.lon is not None:
-        lat, lon, source, accuracy = payload.lat, payload.lon, LocationSource.GPS, payload.accuracy_m
+        lat, lon, source, accuracy = (
+            payload.lat,
+            payload.lon,
+            LocationSource.GPS,
+            payload.accuracy_m,
+        )
     else:
         home = elder_home(elder)
         lat, lon, source, accuracy = home.lat, home.lon, LocationSource.HOME, None
@@ -149,7 +154,9 @@ async def _open(
             "location": {"lat": lat, "lon": lon},
             "accuracy_m": accuracy,
             "location_source": source.value,
-            "zone": {"id": str(zone.id), "name": zone.name, "covers": zone.covers} if zone else None,
+            "zone": {"id": str(zone.id), "name": zone.name, "covers": zone.covers}
+            if zone
+            else None,
             "battery_pct": payload.battery_pct,
         },
     )
@@ -169,11 +176,15 @@ async def _join(
     session: AsyncSession, incident: Incident, payload: SosIn, idempotency_key: str | None
 ) -> None:
     """A new press while help is already under way: note it, and keep the best fix."""
-    better_fix = payload.lat is not None and payload.lon is not None and (
-        incident.location_source is not LocationSource.GPS
-        or (
-            payload.accuracy_m is not None
-            and (incident.accuracy_m is None or payload.accuracy_m < incident.accuracy_m)
+    better_fix = (
+        payload.lat is not None
+        and payload.lon is not None
+        and (
+            incident.location_source is not LocationSource.GPS
+            or (
+                payload.accuracy_m is not None
+                and (incident.accuracy_m is None or payload.accuracy_m < incident.accuracy_m)
+            )
         )
     )
     if better_fix:
@@ -189,7 +200,9 @@ async def _join(
         name="incident.joined",
         data={
             "trigger": payload.trigger.value,
-            "location": {"lat": payload.lat, "lon": payload.lon} if payload.lat is not None else None,
+            "location": {"lat": payload.lat, "lon": payload.lon}
+            if payload.lat is not None
+            else None,
             "accuracy_m": payload.accuracy_m,
             "location_updated": better_fix,
             "battery_pct": payload.battery_pct,
@@ -218,4 +231,3 @@ async def _sos_out(
         created_at=incident.created_at,
         message=render(key, elder.language.value, fallback_phone=org.fallback_phone),
     )
-

@@ -132,7 +132,10 @@ def validate_feature(feature: Any, index: int, *, repair: bool) -> ZoneDraft | F
     geom_type = geometry.get("type")
     if geom_type not in POLYGONAL_TYPES:
         return FeatureProblem(
-            index, name, "geometry.type", f"geometry must be Polygon or MultiPolygon, not {geom_type!r}"
+            index,
+            name,
+            "geometry.type",
+            f"geometry must be Polygon or MultiPolygon, not {geom_type!r}",
         )
     try:
         polygons = _read_polygons(geometry.get("coordinates"), geom_type, repair=repair)
@@ -183,8 +186,10 @@ def _read_polygons(coordinates: Any, geom_type: str, *, repair: bool) -> list[Po
         where = f"polygon {p_index}, " if geom_type == "MultiPolygon" else ""
         if not isinstance(rings, list | tuple) or not rings:
             raise ValueError(f"{where}a polygon needs at least an outer ring")
-        read = [_read_ring(ring, f"{where}ring {r_index}", repair=repair)
-                for r_index, ring in enumerate(rings)]
+        read = [
+            _read_ring(ring, f"{where}ring {r_index}", repair=repair)
+            for r_index, ring in enumerate(rings)
+        ]
         polygons.append(Polygon(read[0], read[1:]))
     return polygons
 
@@ -210,7 +215,11 @@ def _read_position(position: Any, where: str) -> tuple[float, float]:
         raise ValueError(f"{where}: a position must be [longitude, latitude]")
     lon, lat = position[0], position[1]
     for value in (lon, lat):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             raise ValueError(f"{where}: coordinates must be finite numbers, got {value!r}")
     if not -180 <= lon <= 180 or not -90 <= lat <= 90:
         raise ValueError(

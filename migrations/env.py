@@ -5,10 +5,6 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-import core.events.models
-import core.tenancy.models
-import dispatch.models
-import geo.models
 import notifications.models  # noqa: F401  (every model must be imported for autogenerate)
 from core.db import Base
 
@@ -18,9 +14,7 @@ target_metadata = Base.metadata
 
 def include_object(obj, name, type_, reflected, compare_to):
     # PostGIS's own tables (spatial_ref_sys, tiger, topology) are not ours.
-    if type_ == "table" and reflected and compare_to is None:
-        return False
-    return True
+    return not (type_ == "table" and reflected and compare_to is None)
 
 
 def run_migrations_offline() -> None:

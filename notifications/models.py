@@ -20,9 +20,7 @@ class PushDevice(Base):
 
     __tablename__ = "push_device"
     __table_args__ = (
-        CheckConstraint(
-            "(user_id is null) <> (elder_id is null)", name="exactly_one_owner"
-        ),
+        CheckConstraint("(user_id is null) <> (elder_id is null)", name="exactly_one_owner"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)

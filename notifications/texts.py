@@ -1,17 +1,12 @@
 """Message texts in Thai (the default) and English."""
 
-from typing import Literal
-
-LanguageCode = Literal["th", "en"]
-
-TEXTS: dict[str, dict[LanguageCode, str]] = {
+TEXTS: dict[str, dict[str, str]] = {
     "sos_received": {
         "th": "ได้รับสัญญาณขอความช่วยเหลือแล้ว กำลังติดต่อผู้ช่วยเหลือที่อยู่ใกล้คุณ",
         "en": "Your SOS was received. We are contacting a helper near you.",
     },
     "sos_received_no_zone": {
-        "th": "ได้รับสัญญาณขอความช่วยเหลือแล้ว เจ้าหน้าที่กำลังดำเนินการ "
-        "หากเร่งด่วนโทร {fallback_phone}",
+        "th": "ได้รับสัญญาณขอความช่วยเหลือแล้ว เจ้าหน้าที่กำลังดำเนินการ หากเร่งด่วนโทร {fallback_phone}",
         "en": "Your SOS was received and passed to the officers. "
         "If it is urgent, call {fallback_phone}.",
     },
@@ -25,5 +20,4 @@ TEXTS: dict[str, dict[LanguageCode, str]] = {
 def render(key: str, language: str, **values: str) -> str:
     """The text for ``key`` in ``language`` (Thai when the language is unknown)."""
     texts = TEXTS[key]
-    template = texts.get(language, texts["th"])  # type: ignore[call-overload]
-    return template.format(**values)
+    return texts.get(language, texts["th"]).format(**values)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import psycopg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -50,36 +51,38 @@ def database_url() -> str:
 def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
-        secret_key="test-secret-key-0123456789abcdef0123456789",  # type: ignore[arg-type]
+        secret_key="test-secret-key-0123456789abcdef0123456789",
         admin_email=ADMIN_EMAIL,
-        admin_password=ADMIN_PASSWORD,  # type: ignore[arg-type]
+        admin_password=ADMIN_PASSWORD,
         db_pool_size=20,
         db_max_overflow=20,
     )
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[object]:
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
 
 @pytest.fixture(scope="session")
-async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://phikat.test") as c:
         yield c
 
 
 @pytest.fixture(scope="session")
-def engine(app: object) -> AsyncEngine:
-    return app.state.engine  # type: ignore[attr-defined, no-any-return]
+def engine(app: FastAPI) -> AsyncEngine:
+    engine: AsyncEngine = app.state.engine
+    return engine
 
 
 @pytest.fixture(scope="session")
-def sessionmaker(app: object) -> async_sessionmaker[AsyncSession]:
-    return app.state.sessionmaker  # type: ignore[attr-defined, no-any-return]
+def sessionmaker(app: FastAPI) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    return maker
 
 
 @pytest.fixture
@@ -88,8 +91,9 @@ async def db(database_url: str) -> AsyncIterator[AsyncSession]:
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     async with engine.connect() as conn:
         transaction = await conn.begin()
-        session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint",
-                               expire_on_commit=False)
+        session = AsyncSession(
+            bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
         try:
             yield session
         finally:
@@ -99,17 +103,13 @@ async def db(database_url: str) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-async def world(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> World:
+async def world(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> World:
     """A committed organization with an officer, zones, responders and an elder."""
     return await build_world(sessionmaker, settings)
 
 
 @pytest.fixture
-async def other_world(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> World:
+async def other_world(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> World:
     """A second, unrelated organization: for tenant isolation."""
     return await build_world(sessionmaker, settings)
 

@@ -24,7 +24,9 @@ def square(x0: float, y0: float, x1: float, y1: float) -> list[list[list[float]]
     return [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]
 
 
-def feature(name: str, coordinates: Any, *, geometry_type: str = "Polygon", **props: Any) -> dict[str, Any]:
+def feature(
+    name: str, coordinates: Any, *, geometry_type: str = "Polygon", **props: Any
+) -> dict[str, Any]:
     return {
         "type": "Feature",
         "properties": {"name": name, **props},
@@ -40,11 +42,15 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def staff_token(settings: Settings, user_id: uuid.UUID, role: Role, org_id: uuid.UUID | None,
-                ttl_s: int = 600) -> str:
+def staff_token(
+    settings: Settings, user_id: uuid.UUID, role: Role, org_id: uuid.UUID | None, ttl_s: int = 600
+) -> str:
     token, _ = create_access_token(
-        secret=settings.secret_key.get_secret_value(), user_id=user_id, role=role.value,
-        organization_id=org_id, ttl_s=ttl_s,
+        secret=settings.secret_key.get_secret_value(),
+        user_id=user_id,
+        role=role.value,
+        organization_id=org_id,
+        ttl_s=ttl_s,
     )
     return token
 
@@ -76,7 +82,10 @@ class World:
 
 
 async def add_elder(
-    session: AsyncSession, org_id: uuid.UUID, *, home: tuple[float, float] = NORTH_HOME,
+    session: AsyncSession,
+    org_id: uuid.UUID,
+    *,
+    home: tuple[float, float] = NORTH_HOME,
     name: str = "ยายสมศรี ทดสอบ",
 ) -> tuple[uuid.UUID, uuid.UUID, str]:
     elder = await create_elder(
@@ -90,24 +99,26 @@ async def add_elder(
             medications=["Amlodipine 5 mg"],
             allergies=["Penicillin"],
             blood_type="O+",
-            contacts=[{"name": "ลูกสาว", "phone": "0812345678", "relation": "daughter"}],  # type: ignore[list-item]
+            contacts=[{"name": "ลูกสาว", "phone": "0812345678", "relation": "daughter"}],
         ),
     )
     token = await issue_device_token(session, elder=elder, created_by=None, label="test")
     return elder.id, token.id, token.device_token
 
 
-async def build_world(
-    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
-) -> World:
+async def build_world(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> World:
     code = f"org-{uuid.uuid4().hex[:10]}"
     async with unit_of_work(sessionmaker) as session:
         org = await create_organization(
             session, data=OrganizationCreate(name=f"Test {code}", code=code)
         )
         officer = await create_user(
-            session, organization_id=org.id, role=Role.OFFICER, name="Officer",
-            email=f"officer@{code}.example.org", password=PASSWORD,
+            session,
+            organization_id=org.id,
+            role=Role.OFFICER,
+            name="Officer",
+            email=f"officer@{code}.example.org",
+            password=PASSWORD,
         )
         zones = await import_zones(
             session,
@@ -120,8 +131,12 @@ async def build_world(
             session,
             organization_id=org.id,
             data=ResponderCreate(
-                name="Caregiver", email=responder_email, password=PASSWORD,
-                phone="0899999999", kind="caregiver", skills=["first_aid"],  # type: ignore[arg-type]
+                name="Caregiver",
+                email=responder_email,
+                password=PASSWORD,
+                phone="0899999999",
+                kind="caregiver",
+                skills=["first_aid"],
                 zone_ids=[zones.ids[0]],
             ),
         )

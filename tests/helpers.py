@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.db import Base
 
 
-def assert_problem(response: httpx.Response, status: int, *, detail: str | None = None) -> dict[str, Any]:
+def assert_problem(
+    response: httpx.Response, status: int, *, detail: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     body: dict[str, Any] = response.json()
@@ -27,8 +29,10 @@ async def db_fingerprint(sessionmaker: async_sessionmaker[AsyncSession]) -> dict
         digests = {}
         for table in Base.metadata.sorted_tables:
             digest = await session.scalar(
-                text(f"select count(*) || ':' || coalesce(md5(string_agg(t::text, '|' "
-                     f"order by t::text)), '') from {table.name} t")
+                text(
+                    f"select count(*) || ':' || coalesce(md5(string_agg(t::text, '|' "
+                    f"order by t::text)), '') from {table.name} t"
+                )
             )
             digests[table.name] = str(digest)
         return digests

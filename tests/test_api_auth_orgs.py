@@ -24,21 +24,26 @@ async def admin_headers(client: httpx.AsyncClient) -> dict[str, str]:
     return bearer(response.json()["access_token"])
 
 
-async def test_bootstrap_admin_logs_in_and_creates_an_organization(client: httpx.AsyncClient) -> None:
+async def test_bootstrap_admin_logs_in_and_creates_an_organization(
+    client: httpx.AsyncClient,
+) -> None:
     response = await login(client, ADMIN_EMAIL.upper(), ADMIN_PASSWORD)
     body = response.json()
     assert body["token_type"] == "bearer" and body["expires_in"] > 0
     code = f"org-{uuid.uuid4().hex[:8]}"
     created = await client.post(
-        "/v1/orgs", json={"name": "เทศบาลตำบลทดสอบ", "code": code}, headers=bearer(body["access_token"])
+        "/v1/orgs",
+        json={"name": "เทศบาลตำบลทดสอบ", "code": code},
+        headers=bearer(body["access_token"]),
     )
     assert created.status_code == 201, created.text
     org = created.json()
     assert org["code"] == code
     assert org["fallback_phone"] == "1669" and org["timezone"] == "Asia/Bangkok"
     assert org["created_at"].endswith("Z")
-    duplicate = await client.post("/v1/orgs", json={"name": "again", "code": code},
-                                  headers=bearer(body["access_token"]))
+    duplicate = await client.post(
+        "/v1/orgs", json={"name": "again", "code": code}, headers=bearer(body["access_token"])
+    )
     assert_problem(duplicate, 409, detail=code)
 
 
@@ -54,8 +59,12 @@ async def test_organization_input_is_validated(client: httpx.AsyncClient) -> Non
         assert_problem(await client.post("/v1/orgs", json=body, headers=headers), 422)
 
 
-async def test_only_the_admin_creates_organizations(client: httpx.AsyncClient, world: World) -> None:
-    response = await client.post("/v1/orgs", json={"name": "x", "code": "nope-1"}, headers=world.officer)
+async def test_only_the_admin_creates_organizations(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    response = await client.post(
+        "/v1/orgs", json={"name": "x", "code": "nope-1"}, headers=world.officer
+    )
     assert_problem(response, 403)
     assert_problem(await client.post("/v1/orgs", json={"name": "x", "code": "nope-2"}), 401)
 
@@ -65,22 +74,34 @@ async def test_officers_add_officers_to_their_own_organization_only(
 ) -> None:
     email = f"new-{uuid.uuid4().hex[:6]}@example.org"
     body = {"name": "คุณสมหญิง", "email": email.upper(), "password": "long-enough-pw"}
-    created = await client.post(f"/v1/orgs/{world.org_id}/officers", json=body, headers=world.officer)
+    created = await client.post(
+        f"/v1/orgs/{world.org_id}/officers", json=body, headers=world.officer
+    )
     assert created.status_code == 201, created.text
     assert created.json()["email"] == email and created.json()["role"] == "officer"
     assert "password" not in created.text and "hash" not in created.text
     assert (await login(client, email, "long-enough-pw")).status_code == 200
 
-    assert_problem(await client.post(f"/v1/orgs/{world.org_id}/officers", json=body,
-                                     headers=world.officer), 409)
+    assert_problem(
+        await client.post(f"/v1/orgs/{world.org_id}/officers", json=body, headers=world.officer),
+        409,
+    )
     other = {**body, "email": f"x-{email}"}
-    assert_problem(await client.post(f"/v1/orgs/{world.org_id}/officers", json=other,
-                                     headers=other_world.officer), 403)
-    assert_problem(await client.post(f"/v1/orgs/{world.org_id}/officers", json=other,
-                                     headers=world.responder), 403)
+    assert_problem(
+        await client.post(
+            f"/v1/orgs/{world.org_id}/officers", json=other, headers=other_world.officer
+        ),
+        403,
+    )
+    assert_problem(
+        await client.post(f"/v1/orgs/{world.org_id}/officers", json=other, headers=world.responder),
+        403,
+    )
     for bad in ({**other, "email": "not-an-email"}, {**other, "password": "short"}):
-        assert_problem(await client.post(f"/v1/orgs/{world.org_id}/officers", json=bad,
-                                         headers=world.officer), 422)
+        assert_problem(
+            await client.post(f"/v1/orgs/{world.org_id}/officers", json=bad, headers=world.officer),
+            422,
+        )
 
 
 async def test_admin_adds_officer_to_unknown_org_gets_404(client: httpx.AsyncClient) -> None:
@@ -98,13 +119,15 @@ async def test_wrong_password_and_unknown_user_look_the_same(
 ) -> None:
     wrong = await login(client, f"officer@{world.org_code}.example.org", "wrong-password")
     unknown = await login(client, "nobody@example.org", PASSWORD)
-    assert_problem(wrong, 401)["detail"] == assert_problem(unknown, 401)["detail"]
+    assert assert_problem(wrong, 401)["detail"] == assert_problem(unknown, 401)["detail"]
     assert wrong.headers["www-authenticate"] == "Bearer"
     assert_problem(await client.post("/v1/auth/token", data={"username": "x"}), 422)
 
 
 async def test_expired_tampered_and_disabled_tokens_are_refused(
-    client: httpx.AsyncClient, world: World, settings: Settings,
+    client: httpx.AsyncClient,
+    world: World,
+    settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     url = f"/v1/orgs/{world.org_id}/zones"
@@ -130,7 +153,9 @@ async def test_expired_tampered_and_disabled_tokens_are_refused(
 async def test_a_token_from_another_organization_is_refused(
     client: httpx.AsyncClient, world: World, other_world: World
 ) -> None:
-    assert_problem(await client.get(f"/v1/orgs/{world.org_id}/zones", headers=other_world.officer), 403)
+    assert_problem(
+        await client.get(f"/v1/orgs/{world.org_id}/zones", headers=other_world.officer), 403
+    )
     assert_problem(await client.get(f"/v1/orgs/{world.org_id}", headers=other_world.officer), 403)
     own = await client.get(f"/v1/orgs/{world.org_id}", headers=world.officer)
     assert own.status_code == 200 and own.json()["code"] == world.org_code

@@ -1,6 +1,7 @@
 """Unit tests of GeoJSON validation and repair (no database)."""
 
 import math
+from typing import Any
 
 import pytest
 
@@ -8,7 +9,7 @@ from geo.geojson import DocumentError, FeatureProblem, ZoneDraft, iter_features,
 from tests.factories import NORTH, collection, feature, square
 
 
-def check(feat: dict, *, repair: bool = False) -> ZoneDraft | FeatureProblem:
+def check(feat: dict[str, Any], *, repair: bool = False) -> ZoneDraft | FeatureProblem:
     return validate_feature(feat, 0, repair=repair)
 
 
@@ -17,7 +18,11 @@ def test_valid_polygon_becomes_a_multipolygon_draft() -> None:
     assert isinstance(draft, ZoneDraft)
     assert draft.geometry.geom_type == "MultiPolygon"
     assert (draft.name, draft.kind, draft.priority, draft.repaired) == (
-        "North", "community", 5, False)
+        "North",
+        "community",
+        5,
+        False,
+    )
 
 
 def test_polygon_with_a_hole_keeps_it() -> None:
@@ -28,7 +33,9 @@ def test_polygon_with_a_hole_keeps_it() -> None:
 
 
 def test_multipolygon_is_accepted() -> None:
-    draft = check(feature("Two", [square(0, 0, 1, 1), square(2, 2, 3, 3)], geometry_type="MultiPolygon"))
+    draft = check(
+        feature("Two", [square(0, 0, 1, 1), square(2, 2, 3, 3)], geometry_type="MultiPolygon")
+    )
     assert isinstance(draft, ZoneDraft)
     assert len(draft.geometry.geoms) == 2
 
@@ -66,7 +73,10 @@ def test_self_intersecting_bowtie_is_refused_with_the_reason_and_repairable() ->
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, "x"], [0, 0]]]}, "finite"),
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, math.nan], [0, 0]]]}, "finite"),
         ({"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [1, 1], [0, 0]]]}, "outside"),
-        ({"type": "Polygon", "coordinates": [[[0, 0], [1], [1, 1], [0, 0]]]}, "[longitude, latitude]"),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1], [1, 1], [0, 0]]]},
+            "[longitude, latitude]",
+        ),
         (None, "no geometry"),
     ],
 )
@@ -77,7 +87,9 @@ def test_bad_geometries_name_the_reason(geometry: object, reason: str) -> None:
 
 
 def test_missing_name_and_bad_priority_are_refused() -> None:
-    nameless = check({"type": "Feature", "properties": {}, "geometry": feature("x", NORTH)["geometry"]})
+    nameless = check(
+        {"type": "Feature", "properties": {}, "geometry": feature("x", NORTH)["geometry"]}
+    )
     assert isinstance(nameless, FeatureProblem) and nameless.field == "properties.name"
     bad_priority = check(feature("P", NORTH, priority="high"))
     assert isinstance(bad_priority, FeatureProblem) and bad_priority.field == "properties.priority"
@@ -97,8 +109,11 @@ def test_zero_area_polygon_is_refused_even_with_repair() -> None:
         ({"type": "FeatureCollection"}, "'features' array"),
         ({"type": "FeatureCollection", "features": []}, "no features"),
         (
-            {"type": "FeatureCollection", "features": [],
-             "crs": {"type": "name", "properties": {"name": "EPSG:32648"}}},
+            {
+                "type": "FeatureCollection",
+                "features": [],
+                "crs": {"type": "name", "properties": {"name": "EPSG:32648"}},
+            },
             "WGS84",
         ),
     ],

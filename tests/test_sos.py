@@ -24,16 +24,21 @@ def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
 
-async def events_of(sessionmaker: async_sessionmaker[AsyncSession], incident_id: str) -> list[IncidentEvent]:
+async def events_of(
+    sessionmaker: async_sessionmaker[AsyncSession], incident_id: str
+) -> list[IncidentEvent]:
     async with sessionmaker() as session:
         rows = await session.scalars(
-            select(IncidentEvent).where(IncidentEvent.incident_id == uuid.UUID(incident_id))
+            select(IncidentEvent)
+            .where(IncidentEvent.incident_id == uuid.UUID(incident_id))
             .order_by(IncidentEvent.id)
         )
         return list(rows)
 
 
-async def incidents_of(sessionmaker: async_sessionmaker[AsyncSession], elder_id: uuid.UUID) -> list[Incident]:
+async def incidents_of(
+    sessionmaker: async_sessionmaker[AsyncSession], elder_id: uuid.UUID
+) -> list[Incident]:
     async with sessionmaker() as session:
         return list(await session.scalars(select(Incident).where(Incident.elder_id == elder_id)))
 
@@ -41,8 +46,14 @@ async def incidents_of(sessionmaker: async_sessionmaker[AsyncSession], elder_id:
 async def test_gps_sos_opens_an_incident_in_the_covering_zone(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    body = {"lat": 16.8852, "lon": 103.2551, "accuracy_m": 12, "trigger": "fall",
-            "battery_pct": 23, "captured_at": (datetime.now(UTC) - timedelta(seconds=20)).isoformat()}
+    body = {
+        "lat": 16.8852,
+        "lon": 103.2551,
+        "accuracy_m": 12,
+        "trigger": "fall",
+        "battery_pct": 23,
+        "captured_at": (datetime.now(UTC) - timedelta(seconds=20)).isoformat(),
+    }
     response = await client.post("/v1/sos", json=body, headers={**world.elder, **key()})
     assert response.status_code == 201, response.text
     sos = response.json()
@@ -66,7 +77,9 @@ async def test_gps_sos_opens_an_incident_in_the_covering_zone(
 async def test_sos_without_coordinates_uses_the_home_location(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    response = await client.post("/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()})
+    response = await client.post(
+        "/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()}
+    )
     assert response.status_code == 201
     assert response.json()["location_source"] == "home"
     assert response.json()["zone"]["name"] == "North"
@@ -82,8 +95,11 @@ async def test_a_retry_with_the_same_key_replays_the_same_incident(
     body = {"lat": 16.886, "lon": 103.256, "trigger": "button"}
     first = await client.post("/v1/sos", json=body, headers=headers)
     # Same meaning, other formatting: still the same request.
-    retry = await client.post("/v1/sos", content=json.dumps(body, indent=2),
-                              headers={**headers, "Content-Type": "application/json"})
+    retry = await client.post(
+        "/v1/sos",
+        content=json.dumps(body, indent=2),
+        headers={**headers, "Content-Type": "application/json"},
+    )
     assert first.status_code == 201
     assert retry.status_code == 200
     assert retry.headers["Idempotent-Replayed"] == "true"
@@ -96,7 +112,9 @@ async def test_the_same_key_with_another_body_is_a_conflict_and_changes_nothing(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     headers = {**world.elder, **key()}
-    assert (await client.post("/v1/sos", json={"trigger": "button"}, headers=headers)).status_code == 201
+    assert (
+        await client.post("/v1/sos", json={"trigger": "button"}, headers=headers)
+    ).status_code == 201
     before = await db_fingerprint(sessionmaker)
     conflict = await client.post("/v1/sos", json={"trigger": "fall"}, headers=headers)
     assert_problem(conflict, 409, detail="Idempotency-Key")
@@ -106,7 +124,9 @@ async def test_the_same_key_with_another_body_is_a_conflict_and_changes_nothing(
 async def test_a_second_press_joins_the_active_incident_and_improves_the_fix(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    first = await client.post("/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()})
+    first = await client.post(
+        "/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()}
+    )
     better = {"lat": 16.8861, "lon": 103.2561, "accuracy_m": 9, "trigger": "button"}
     second = await client.post("/v1/sos", json=better, headers={**world.elder, **key()})
     assert first.status_code == 201 and second.status_code == 200
@@ -129,11 +149,16 @@ async def test_a_second_press_joins_the_active_incident_and_improves_the_fix(
 async def test_after_the_incident_closes_a_new_sos_opens_a_new_one(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    first = await client.post("/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()})
+    first = await client.post(
+        "/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()}
+    )
     async with unit_of_work(sessionmaker) as session:
-        await session.execute(update(Incident).where(Incident.elder_id == world.elder_id)
-                              .values(state="resolved"))
-    second = await client.post("/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()})
+        await session.execute(
+            update(Incident).where(Incident.elder_id == world.elder_id).values(state="resolved")
+        )
+    second = await client.post(
+        "/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()}
+    )
     assert second.status_code == 201
     assert second.json()["incident_id"] != first.json()["incident_id"]
 
@@ -186,7 +211,9 @@ async def test_twenty_concurrent_identical_requests_make_exactly_one_incident(
     assert len(await incidents_of(sessionmaker, world.elder_id)) == 1
     async with sessionmaker() as session:
         keys = await session.scalar(
-            select(func.count()).select_from(SosRequest).where(SosRequest.elder_id == world.elder_id)
+            select(func.count())
+            .select_from(SosRequest)
+            .where(SosRequest.elder_id == world.elder_id)
         )
     assert keys == 1
     events = await events_of(sessionmaker, responses[0].json()["incident_id"])
@@ -197,8 +224,10 @@ async def test_twenty_concurrent_presses_with_different_keys_share_one_incident(
     client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     responses = await asyncio.gather(
-        *(client.post("/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()})
-          for _ in range(20))
+        *(
+            client.post("/v1/sos", json={"trigger": "button"}, headers={**world.elder, **key()})
+            for _ in range(20)
+        )
     )
     assert Counter(r.status_code for r in responses) == {201: 1, 200: 19}
     assert len({r.json()["incident_id"] for r in responses}) == 1
@@ -207,7 +236,9 @@ async def test_twenty_concurrent_presses_with_different_keys_share_one_incident(
 
 
 async def test_event_ids_grow_per_organization(
-    client: httpx.AsyncClient, world: World, other_world: World,
+    client: httpx.AsyncClient,
+    world: World,
+    other_world: World,
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
     async with unit_of_work(sessionmaker) as session:
@@ -216,11 +247,18 @@ async def test_event_ids_grow_per_organization(
         await client.post("/v1/sos", json={}, headers={**bearer(token), **key()})
     await client.post("/v1/sos", json={}, headers={**other_world.elder, **key()})
     async with sessionmaker() as session:
-        mine = list(await session.scalars(
-            select(IncidentEvent.id).where(IncidentEvent.organization_id == world.org_id)
-            .order_by(IncidentEvent.created_at)))
-        theirs = list(await session.scalars(
-            select(IncidentEvent.id).where(IncidentEvent.organization_id == other_world.org_id)))
+        mine = list(
+            await session.scalars(
+                select(IncidentEvent.id)
+                .where(IncidentEvent.organization_id == world.org_id)
+                .order_by(IncidentEvent.created_at)
+            )
+        )
+        theirs = list(
+            await session.scalars(
+                select(IncidentEvent.id).where(IncidentEvent.organization_id == other_world.org_id)
+            )
+        )
     assert mine == [1, 2, 3]
     assert theirs == [1]
 
@@ -231,6 +269,7 @@ def _chunks(total: int) -> AsyncIterator[bytes]:
         while sent < total:
             yield b" " * 65536
             sent += 65536
+
     return gen()
 
 
@@ -249,7 +288,7 @@ BAD_SOS_BODIES = [
     ('{"captured_at": "2999-01-01T00:00:00Z"}', "future"),
     ('{"captured_at": "yesterday"}', "captured_at"),
     ('{"emergency": true}', "emergency"),
-    ('[]', "body"),
+    ("[]", "body"),
     ('{"lat": 16.8, "lon": 103', "JSON"),
     ('"SOS"', "body"),
 ]
@@ -257,12 +296,16 @@ BAD_SOS_BODIES = [
 
 @pytest.mark.parametrize(("raw", "detail"), BAD_SOS_BODIES)
 async def test_bad_sos_input_is_refused_with_a_problem_and_changes_nothing(
-    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession],
-    raw: str, detail: str,
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    raw: str,
+    detail: str,
 ) -> None:
     before = await db_fingerprint(sessionmaker)
     response = await client.post(
-        "/v1/sos", content=raw,
+        "/v1/sos",
+        content=raw,
         headers={**world.elder, **key(), "Content-Type": "application/json"},
     )
     body = assert_problem(response, 422)
@@ -282,9 +325,14 @@ async def test_oversized_and_unauthorised_sos_change_nothing(
     assert_problem(await client.post("/v1/sos", json={}, headers=key()), 401)
     assert_problem(await client.post("/v1/sos", json={}, headers={**world.officer, **key()}), 403)
     assert_problem(await client.post("/v1/sos", json={}, headers={**world.responder, **key()}), 403)
-    assert_problem(await client.post("/v1/sos", json={},
-                                     headers={**world.elder, "Idempotency-Key": "k" * 300}), 422)
+    assert_problem(
+        await client.post(
+            "/v1/sos", json={}, headers={**world.elder, "Idempotency-Key": "k" * 300}
+        ),
+        422,
+    )
     forged = world.elder["Authorization"][:-4] + "AAAA"
-    assert_problem(await client.post("/v1/sos", json={},
-                                     headers={"Authorization": forged, **key()}), 401)
+    assert_problem(
+        await client.post("/v1/sos", json={}, headers={"Authorization": forged, **key()}), 401
+    )
     assert await db_fingerprint(sessionmaker) == before

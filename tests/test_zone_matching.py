@@ -1,6 +1,7 @@
 """Zone matching in PostGIS: holes, multipolygons, borders, overlaps, GPS accuracy."""
 
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,18 +16,22 @@ from tests.factories import collection, feature, square
 D = 0.001
 
 
-async def org_with(db: AsyncSession, *features: dict) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
+async def org_with(
+    db: AsyncSession, *features: dict[str, Any]
+) -> tuple[uuid.UUID, dict[str, uuid.UUID]]:
     org = await create_organization(
         db, data=OrganizationCreate(name="Zones", code=f"z-{uuid.uuid4().hex[:8]}")
     )
-    result = await import_zones(db, organization_id=org.id, document=collection(*features),
-                                repair=False)
+    result = await import_zones(
+        db, organization_id=org.id, document=collection(*features), repair=False
+    )
     names = [f["properties"]["name"] for f in features]
     return org.id, dict(zip(names, result.ids, strict=True))
 
 
-async def best(db: AsyncSession, org_id: uuid.UUID, lat: float, lon: float,
-               accuracy_m: float = 0) -> list[str]:
+async def best(
+    db: AsyncSession, org_id: uuid.UUID, lat: float, lon: float, accuracy_m: float = 0
+) -> list[str]:
     return [m.name for m in await match_zones(db, org_id, lat=lat, lon=lon, accuracy_m=accuracy_m)]
 
 

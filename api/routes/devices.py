@@ -13,7 +13,9 @@ router = APIRouter(tags=["devices"])
     status_code=status.HTTP_201_CREATED,
     summary="Register this phone's FCM token for push messages",
 )
-async def post_device(data: DeviceCreate, session: SessionDep, principal: PrincipalDep) -> DeviceOut:
+async def post_device(
+    data: DeviceCreate, session: SessionDep, principal: PrincipalDep
+) -> DeviceOut:
     require_kind(principal, RESPONDER, ELDER_DEVICE)
     assert principal.organization_id is not None
     return await register_device(

@@ -30,13 +30,17 @@ async def post_elder(
 
 
 @router.get("/v1/orgs/{org_id}/elders", summary="The organization's elders")
-async def get_elders(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> list[ElderOut]:
+async def get_elders(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> list[ElderOut]:
     require_org(principal, org_id, OFFICER)
     return [elder_out(e) for e in await list_elders(session, org_id)]
 
 
 @router.get("/v1/elders/{elder_id}", summary="One elder, with medical details (officers)")
-async def get_one_elder(elder_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> ElderOut:
+async def get_one_elder(
+    elder_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> ElderOut:
     elder = await get_elder(session, elder_id)
     require_org_object(principal, elder.organization_id, OFFICER, what="elder")
     return elder_out(elder)

@@ -25,7 +25,11 @@ async def readyz(request: Request) -> JSONResponse:
         )
     ready = current == head
     return JSONResponse(
-        {"status": "ok" if ready else "unavailable", "database": "ok",
-         "schema": current, "expected_schema": head},
+        {
+            "status": "ok" if ready else "unavailable",
+            "database": "ok",
+            "schema": current,
+            "expected_schema": head,
+        },
         status_code=200 if ready else 503,
     )

@@ -22,7 +22,9 @@ async def create_org(
 
 
 @router.get("/{org_id}", summary="One organization")
-async def read_org(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> OrganizationOut:
+async def read_org(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> OrganizationOut:
     require_org(principal, org_id, OFFICER)
     return OrganizationOut.model_validate(await get_organization(session, org_id))
 

@@ -33,7 +33,9 @@ async def get_responders(
 
 
 @router.put("/v1/responders/me/status", summary="Go on or off duty")
-async def put_status(data: DutyStatusIn, session: SessionDep, principal: PrincipalDep) -> DutyStatusOut:
+async def put_status(
+    data: DutyStatusIn, session: SessionDep, principal: PrincipalDep
+) -> DutyStatusOut:
     require_kind(principal, RESPONDER)
     assert principal.user_id is not None
     return await set_duty(session, responder_id=principal.user_id, on_duty=data.on_duty)

@@ -54,7 +54,9 @@ async def create_zones(
     response_class=JSONResponse,
     responses={200: {"content": {GEOJSON: {}}}},
 )
-async def list_zones(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
+async def list_zones(
+    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> JSONResponse:
     require_org(principal, org_id, OFFICER, RESPONDER)
     collection = await zones_repo.zones_feature_collection(session, org_id)
     return JSONResponse(collection, media_type=GEOJSON)
@@ -90,6 +92,8 @@ async def put_zone_team(
         raise NotFound("no such zone")
     require_org_object(principal, zone.organization_id, OFFICER, what="zone")
     return await set_zone_team(
-        session, zone_id=zone.id, organization_id=zone.organization_id,
+        session,
+        zone_id=zone.id,
+        organization_id=zone.organization_id,
         responder_ids=data.responder_ids,
     )

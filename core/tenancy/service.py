@@ -78,8 +78,12 @@ async def ensure_admin(session: AsyncSession, *, email: str, password: str) -> b
     if admins:
         return False
     await create_user(
-        session, organization_id=None, role=Role.ADMIN, name="Platform admin",
-        email=email, password=password,
+        session,
+        organization_id=None,
+        role=Role.ADMIN,
+        name="Platform admin",
+        email=email,
+        password=password,
     )
     return True
 
