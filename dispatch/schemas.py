@@ -173,7 +173,9 @@ class DeviceTokenOut(BaseModel):
 
 
 class SosIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Unknown fields are ignored, not refused: an SOS from a newer app version
+    # must never fail because it sends something this server does not know.
+    model_config = ConfigDict(extra="ignore")
 
     lat: Latitude | None = None
     lon: Longitude | None = None

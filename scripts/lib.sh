@@ -7,6 +7,7 @@ PROJECT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA_DIR="${PHIKAT_DATA_DIR:-$PROJECT_DIR/.data}"
 VENV_DIR="${PHIKAT_VENV_DIR:-$PROJECT_DIR/.venv}"
 PG_USER=phikat
+PHIKAT_STARTED_CLUSTER=0
 
 log() { printf '\033[1;34m[phikat]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[phikat]\033[0m %s\n' "$*" >&2; exit 1; }
@@ -127,6 +128,7 @@ ensure_cluster() {
     while port_busy "$port"; do port=$((port + 1)); done
     echo "$port" >"$DATA_DIR/pg-port"
     log "starting PostgreSQL on 127.0.0.1:$port"
+    PHIKAT_STARTED_CLUSTER=1
     pg_as_owner "$bindir/pg_ctl" -D "$pgdir" -l "$pgdir/server.log" -w -t 60 \
       -o "-p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=''" start >/dev/null \
       || { tail -20 "$pgdir/server.log" >&2; die "PostgreSQL did not start"; }
@@ -148,4 +150,14 @@ ensure_database() {
   command -v psql >/dev/null || apt_install postgresql-client
   ensure_cluster
   export PHIKAT_DATABASE_URL="$PHIKAT_LOCAL_PG_URL/phikat"
+}
+
+stop_cluster() {
+  local bindir pgdir
+  bindir=$(pg_bindir) || return 0
+  pgdir=$(cluster_dir)
+  [ -f "$pgdir/PG_VERSION" ] || return 0
+  pg_as_owner "$bindir/pg_ctl" -D "$pgdir" status >/dev/null 2>&1 || return 0
+  log "stopping the private PostgreSQL in $pgdir"
+  pg_as_owner "$bindir/pg_ctl" -D "$pgdir" -m fast -w stop >/dev/null
 }
