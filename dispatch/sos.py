@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
-from core.events.log import append_event
+from core.events.log import NewEvent, append_events
 from core.tenancy.models import Organization
 from dispatch.elders import elder_home
 from dispatch.enums import ACTIVE_STATES, IncidentState, LocationSource
@@ -18,7 +18,7 @@ from dispatch.models import Elder, Incident, SosRequest
 from dispatch.schemas import SosIn, SosOut
 from geo import repository as zones
 from geo.points import point_wkt
-from geo.schemas import ZoneMatch, ZoneRef
+from geo.schemas import ZoneMatch
 from notifications.texts import render
 
 
@@ -83,10 +83,10 @@ async def receive_sos(
         select(Incident).where(Incident.elder_id == elder.id, Incident.state.in_(ACTIVE_STATES))
     )
     if active is not None:
-        await _join(session, active, payload, idempotency_key)
+        events = await _join(session, active, payload, idempotency_key)
         outcome, incident = SosOutcome.JOINED, active
     else:
-        incident = await _open(session, elder, org, payload, max_accuracy_m=max_accuracy_m)
+        incident, events = await _open(session, elder, org, payload, max_accuracy_m=max_accuracy_m)
         outcome = SosOutcome.CREATED
 
     if idempotency_key is not None:
@@ -100,6 +100,8 @@ async def receive_sos(
         )
         await session.flush()
     body = await _sos_out(session, incident, elder, org, joined=outcome == SosOutcome.JOINED)
+    # Last, so the organization's event counter stays locked only until commit.
+    await append_events(session, org.id, events)
     return SosResult(outcome, body)
 
 
@@ -110,7 +112,7 @@ async def _open(
     payload: SosIn,
     *,
     max_accuracy_m: float,
-) -> Incident:
+) -> tuple[Incident, list[NewEvent]]:
     if payload.lat is not None and payload.lon is not None:
         lat, lon, source, accuracy = (
             payload.lat,
@@ -143,38 +145,33 @@ async def _open(
     )
     session.add(incident)
     await session.flush()
-    await append_event(
-        session,
-        organization_id=org.id,
-        incident_id=incident.id,
-        name="incident.opened",
-        data={
-            "elder_id": str(elder.id),
-            "trigger": payload.trigger.value,
-            "location": {"lat": lat, "lon": lon},
-            "accuracy_m": accuracy,
-            "location_source": source.value,
-            "zone": {"id": str(zone.id), "name": zone.name, "covers": zone.covers}
-            if zone
-            else None,
-            "battery_pct": payload.battery_pct,
-        },
-    )
-    if zone is None:
-        await append_event(
-            session,
-            organization_id=org.id,
-            incident_id=incident.id,
-            name="incident.escalated",
-            data={"level": 1, "reason": "outside_zones", "to": "officers"},
-        )
     await session.refresh(incident)
-    return incident
+    events = [
+        NewEvent(
+            incident.id,
+            "incident.opened",
+            {
+                "elder_id": str(elder.id),
+                "trigger": payload.trigger.value,
+                "location": {"lat": lat, "lon": lon},
+                "accuracy_m": accuracy,
+                "location_source": source.value,
+                "zone": {"id": str(zone.id), "name": zone.name, "covers": zone.covers}
+                if zone
+                else None,
+                "battery_pct": payload.battery_pct,
+            },
+        )
+    ]
+    if zone is None:
+        escalation = {"level": 1, "reason": "outside_zones", "to": "officers"}
+        events.append(NewEvent(incident.id, "incident.escalated", escalation))
+    return incident, events
 
 
 async def _join(
     session: AsyncSession, incident: Incident, payload: SosIn, idempotency_key: str | None
-) -> None:
+) -> list[NewEvent]:
     """A new press while help is already under way: note it, and keep the best fix."""
     better_fix = (
         payload.lat is not None
@@ -193,12 +190,11 @@ async def _join(
         incident.accuracy_m = payload.accuracy_m
         incident.location_source = LocationSource.GPS
         incident.captured_at = payload.captured_at or datetime.now(UTC)
-    await append_event(
-        session,
-        organization_id=incident.organization_id,
-        incident_id=incident.id,
-        name="incident.joined",
-        data={
+    await session.flush()
+    joined = NewEvent(
+        incident.id,
+        "incident.joined",
+        {
             "trigger": payload.trigger.value,
             "location": {"lat": payload.lat, "lon": payload.lon}
             if payload.lat is not None
@@ -209,13 +205,13 @@ async def _join(
             "has_idempotency_key": idempotency_key is not None,
         },
     )
-    await session.flush()
+    return [joined]
 
 
 async def _sos_out(
     session: AsyncSession, incident: Incident, elder: Elder, org: Organization, *, joined: bool
 ) -> SosOut:
-    zone = await zones.get_zone(session, incident.zone_id) if incident.zone_id else None
+    zone = await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None
     if joined:
         key = "sos_already_active"
     elif zone is None:
@@ -226,7 +222,7 @@ async def _sos_out(
         incident_id=incident.id,
         state=incident.state,
         location_source=incident.location_source,
-        zone=ZoneRef(id=zone.id, name=zone.name) if zone else None,
+        zone=zone,
         fallback_phone=org.fallback_phone,
         created_at=incident.created_at,
         message=render(key, elder.language.value, fallback_phone=org.fallback_phone),

@@ -147,9 +147,8 @@ def validate_feature(feature: Any, index: int, *, repair: bool) -> ZoneDraft | F
     if not shape.is_valid:
         reason = explain_validity(shape)
         if not repair:
-            return FeatureProblem(
-                index, name, "geometry", f"invalid polygon: {reason} (send ?repair=true to fix it)"
-            )
+            hint = "repair fixes it: ?repair=true or --repair"
+            return FeatureProblem(index, name, "geometry", f"invalid polygon: {reason} ({hint})")
         fixed = polygonal_part(shapely.make_valid(shape))
         if fixed is None:
             return FeatureProblem(index, name, "geometry", f"cannot be repaired: {reason}")
@@ -202,7 +201,7 @@ def _read_ring(ring: Any, where: str, *, repair: bool) -> list[tuple[float, floa
         if not repair:
             raise ValueError(
                 f"{where}: ring is not closed (its first and last positions differ; "
-                "send ?repair=true to close it)"
+                "repair closes it: ?repair=true or --repair)"
             )
         points.append(points[0])
     if len(points) < 4:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from geo.geojson import ZoneDraft
 from geo.models import CareZone
 from geo.points import point
-from geo.schemas import ZoneMatch
+from geo.schemas import ZoneMatch, ZoneRef
 
 GEOJSON_DECIMALS = 7  # ~1 cm: more would only inflate the payload.
 
@@ -110,6 +110,14 @@ async def match_zones(
     )
     rows = await session.execute(stmt)
     return [ZoneMatch.model_validate(row, from_attributes=True) for row in rows]
+
+
+async def zone_ref(session: AsyncSession, zone_id: uuid.UUID) -> ZoneRef | None:
+    """A zone's id and name, without loading its geometry."""
+    row = (
+        await session.execute(select(CareZone.id, CareZone.name).where(CareZone.id == zone_id))
+    ).one_or_none()
+    return ZoneRef(id=row.id, name=row.name) if row else None
 
 
 async def get_zone(session: AsyncSession, zone_id: uuid.UUID) -> CareZone | None:

@@ -1,6 +1,7 @@
 """Appending to the per-organization event log inside the caller's transaction."""
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
@@ -10,38 +11,51 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.events.models import EventSequence, IncidentEvent
 
 
-async def next_event_id(session: AsyncSession, organization_id: uuid.UUID) -> int:
+@dataclass(frozen=True)
+class NewEvent:
+    incident_id: uuid.UUID | None
+    name: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+async def reserve_event_ids(session: AsyncSession, organization_id: uuid.UUID, count: int) -> int:
+    """Take ``count`` consecutive ids; returns the last. Locks the org's counter until commit."""
     stmt = (
         insert(EventSequence)
-        .values(organization_id=organization_id, last_id=1)
+        .values(organization_id=organization_id, last_id=count)
         .on_conflict_do_update(
             index_elements=[EventSequence.organization_id],
-            set_={"last_id": EventSequence.last_id + 1},
+            set_={"last_id": EventSequence.last_id + count},
         )
         .returning(EventSequence.last_id)
     )
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def append_event(
-    session: AsyncSession,
-    *,
-    organization_id: uuid.UUID,
-    incident_id: uuid.UUID | None,
-    name: str,
-    data: dict[str, Any] | None = None,
-) -> IncidentEvent:
-    """Write one event; it becomes visible when the caller's transaction commits."""
-    event = IncidentEvent(
-        organization_id=organization_id,
-        id=await next_event_id(session, organization_id),
-        incident_id=incident_id,
-        name=name,
-        data=data or {},
-    )
-    session.add(event)
+async def append_events(
+    session: AsyncSession, organization_id: uuid.UUID, events: list[NewEvent]
+) -> list[IncidentEvent]:
+    """Write events; they become visible when the caller's transaction commits.
+
+    Call this last in a transaction: from here to commit, other writers of the
+    same organization's events wait (that wait is what keeps ids in commit order).
+    """
+    if not events:
+        return []
+    last = await reserve_event_ids(session, organization_id, len(events))
+    rows = [
+        IncidentEvent(
+            organization_id=organization_id,
+            id=last - len(events) + 1 + n,
+            incident_id=event.incident_id,
+            name=event.name,
+            data=event.data,
+        )
+        for n, event in enumerate(events)
+    ]
+    session.add_all(rows)
     await session.flush()
-    return event
+    return rows
 
 
 async def incident_timeline(session: AsyncSession, incident_id: uuid.UUID) -> list[IncidentEvent]:
