@@ -1,5 +1,6 @@
 """The FastAPI application factory."""
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -8,10 +9,23 @@ from fastapi import FastAPI
 
 from api.body_limit import BodyLimitMiddleware
 from api.problems import install_problem_handlers
-from api.routes import auth, devices, elders, health, orgs, responders, sos, zones
-from core.db import create_engine, create_sessionmaker, unit_of_work
+from api.routes import (
+    auth,
+    devices,
+    dispatch_policy,
+    elders,
+    health,
+    incidents,
+    orgs,
+    responders,
+    sos,
+    zones,
+)
+from core.db import create_engine, create_sessionmaker
 from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
+from core.uow import unit_of_work
+from dispatch.deadlines import run_worker
 
 log = logging.getLogger("phikat")
 
@@ -59,9 +73,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         if created:
             log.info("created the platform admin %s", settings.admin_email)
+    stop = asyncio.Event()
+    worker = None
+    if settings.run_worker:
+        worker = asyncio.create_task(
+            run_worker(app.state.sessionmaker, stop=stop, poll_interval_s=settings.worker_poll_s),
+            name="deadline-worker",
+        )
     try:
         yield
     finally:
+        stop.set()
+        if worker is not None:
+            await worker
         await engine.dispose()
 
 
@@ -81,6 +105,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_limit=settings.max_body_bytes,
         overrides=[(r"/v1/orgs/[^/]+/zones", settings.max_zone_import_bytes)],
     )
-    for module in (health, auth, orgs, zones, responders, elders, devices, sos):
+    for module in (
+        health,
+        auth,
+        orgs,
+        zones,
+        responders,
+        elders,
+        devices,
+        sos,
+        incidents,
+        dispatch_policy,
+    ):
         app.include_router(module.router)
     return app

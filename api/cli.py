@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from core.errors import DomainError
 from core.migrations import upgrade_to_head
 from core.settings import get_settings
 from core.tenancy.service import get_organization_by_code
+from dispatch.deadlines import run_worker
 from geo.bulk_import import ImportReport, check_document, import_features, stream_features
 from geo.geojson import DocumentError
 
@@ -46,6 +48,28 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
     """Run the HTTP API."""
     _configure_logging()
     uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_config=None)
+
+
+@app.command()
+def worker() -> None:
+    """Run only the deadline worker (offer expiry, waves, escalation); any number may run."""
+    _configure_logging()
+    settings = get_settings()
+
+    async def run() -> None:
+        engine = create_engine(settings.database_url)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await run_worker(
+                create_sessionmaker(engine), stop=stop, poll_interval_s=settings.worker_poll_s
+            )
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
 
 
 @db_app.command("upgrade")

@@ -7,12 +7,12 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import unit_of_work
 from core.errors import Unauthenticated
 from core.principal import Principal, PrincipalKind
 from core.security import DEVICE_TOKEN_PREFIX, decode_access_token
 from core.settings import Settings
 from core.tenancy.models import Role, User
+from core.uow import unit_of_work
 from dispatch.elders import authenticate_device
 
 

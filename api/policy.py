@@ -4,6 +4,7 @@ import uuid
 
 from core.errors import Forbidden, NotFound
 from core.principal import Principal, PrincipalKind
+from dispatch.visibility import IncidentFacts, Viewer, viewer_of
 
 ADMIN = PrincipalKind.ADMIN
 OFFICER = PrincipalKind.OFFICER
@@ -36,3 +37,17 @@ def require_org_object(
     require_kind(principal, *kinds)
     if principal.organization_id != organization_id:
         raise NotFound(f"no such {what}")
+
+
+def require_incident_viewer(principal: Principal, facts: IncidentFacts, *allowed: Viewer) -> Viewer:
+    """How the principal relates to the incident, if it is one of ``allowed``.
+
+    Someone with no relation to the incident gets 404 (ids cannot be probed);
+    someone who may see it but not do this gets 403.
+    """
+    viewer = viewer_of(principal, facts)
+    if viewer is None:
+        raise NotFound("no such incident")
+    if viewer not in allowed:
+        raise Forbidden(f"this action is not for the incident's {viewer.value}")
+    return viewer

@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     # to match a zone that does not cover the point itself.
     zone_match_max_accuracy_m: float = 1000.0
 
+    # The deadline worker (offer expiry, escalation) runs inside every `phikat serve`
+    # unless disabled; `phikat worker` runs it alone. Any number may run at once.
+    run_worker: bool = True
+    worker_poll_s: float = Field(default=0.5, gt=0, le=10)
+
     fcm_credentials: str | None = None
     log_level: str = "INFO"
 

@@ -37,3 +37,30 @@ class ResponderKind(enum.StrEnum):
 class Language(enum.StrEnum):
     TH = "th"
     EN = "en"
+
+
+class OfferState(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class Outcome(enum.StrEnum):
+    TREATED_ON_SCENE = "treated_on_scene"
+    TRANSPORTED = "transported"
+    FALSE_ALARM = "false_alarm"
+    HANDED_TO_1669 = "handed_to_1669"
+
+
+class DeadlineKind(enum.StrEnum):
+    OFFER_EXPIRY = "offer_expiry"
+    OFFICER_TIMEOUT = "officer_timeout"
+    ARRIVAL = "arrival"
+
+
+class EscalationLevel(enum.IntEnum):
+    RESPONDERS = 0
+    OFFICERS = 1
+    FALLBACK = 2

@@ -4,6 +4,7 @@ from typing import Any
 
 from geoalchemy2 import Geometry, WKBElement
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Enum,
@@ -24,9 +25,11 @@ from core.db import Base
 from core.types import created_at_column, enum_column_kwargs, new_id
 from dispatch.enums import (
     ACTIVE_STATES,
+    DeadlineKind,
     IncidentState,
     Language,
     LocationSource,
+    OfferState,
     ResponderKind,
     Trigger,
 )
@@ -147,6 +150,8 @@ class Incident(Base):
         default=IncidentState.DISPATCHING,
     )
     escalation_level: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # The offer wave in progress (0: none yet).
+    wave: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     trigger: Mapped[Trigger] = mapped_column(
         Enum(Trigger, name="trigger", **enum_column_kwargs(Trigger))
     )
@@ -165,10 +170,12 @@ class Incident(Base):
         ForeignKey("responder.id", ondelete="SET NULL")
     )
     outcome: Mapped[str | None] = mapped_column(String(32))
+    closing_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
     accepted_at: Mapped[datetime | None]
     on_scene_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
 
 
@@ -184,3 +191,74 @@ class SosRequest(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     incident_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("incident.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = created_at_column()
+
+
+class Offer(Base):
+    """An incident offered to one responder; at most one per responder and incident."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "responder_id"),
+        Index("ix_offer_responder_id_state", "responder_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), index=True
+    )
+    responder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("responder.id", ondelete="CASCADE"))
+    wave: Mapped[int] = mapped_column(SmallInteger)
+    state: Mapped[OfferState] = mapped_column(
+        Enum(OfferState, name="offer_state", **enum_column_kwargs(OfferState)),
+        default=OfferState.PENDING,
+    )
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    sent_at: Mapped[datetime] = created_at_column()
+    expires_at: Mapped[datetime]
+    received_at: Mapped[datetime | None]
+    responded_at: Mapped[datetime | None]
+
+
+class Deadline(Base):
+    """A timer as a row: claimed with FOR UPDATE SKIP LOCKED by any running worker."""
+
+    __tablename__ = "deadline"
+    __table_args__ = (
+        Index("ix_deadline_due", "due_at", postgresql_where=text("fired_at is null")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    incident_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("incident.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[DeadlineKind] = mapped_column(
+        Enum(DeadlineKind, name="deadline_kind", **enum_column_kwargs(DeadlineKind))
+    )
+    offer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("offer.id", ondelete="CASCADE"))
+    responder_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("responder.id", ondelete="CASCADE")
+    )
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    # A handler that failed is retried later (see dispatch.deadlines), never dropped.
+    attempts: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class DispatchPolicyRow(Base):
+    """An organization's own dispatch policy (defaults apply without a row)."""
+
+    __tablename__ = "dispatch_policy"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -1,6 +1,6 @@
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -13,7 +13,15 @@ from pydantic import (
 
 from core.tenancy.schemas import Email, Name, Password, Phone
 from core.types import Latitude, Longitude, UtcDateTime
-from dispatch.enums import IncidentState, Language, LocationSource, ResponderKind, Trigger
+from dispatch.enums import (
+    IncidentState,
+    Language,
+    LocationSource,
+    OfferState,
+    Outcome,
+    ResponderKind,
+    Trigger,
+)
 from geo.schemas import ZoneRef
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -201,3 +209,132 @@ class SosOut(BaseModel):
     fallback_phone: str
     created_at: UtcDateTime
     message: str = Field(description="What the elder's phone should show, in the elder's language")
+
+
+# --- incidents ----------------------------------------------------------------
+
+
+class OfferOut(BaseModel):
+    id: uuid.UUID
+    responder_id: uuid.UUID
+    wave: int
+    state: OfferState
+    distance_m: float | None
+    sent_at: UtcDateTime
+    expires_at: UtcDateTime
+    received_at: UtcDateTime | None
+
+
+class EventOut(BaseModel):
+    id: int
+    event: str
+    incident_id: uuid.UUID | None
+    at: UtcDateTime
+    data: dict[str, Any]
+
+
+class ElderMedical(BaseModel):
+    conditions: list[str]
+    medications: list[str]
+    allergies: list[str]
+    blood_type: str | None
+    contacts: list[Contact]
+
+
+class ElderInIncident(BaseModel):
+    id: uuid.UUID
+    name: str
+    dependency_group: int
+    language: Language
+    home: PointOut
+    medical: ElderMedical | None = Field(
+        description="Only for officers and the assigned responder while the incident is open"
+    )
+
+
+class ResponderBrief(BaseModel):
+    id: uuid.UUID
+    name: str
+    phone: str | None
+    kind: ResponderKind
+    location: LocationOut | None
+
+
+class IncidentSummary(BaseModel):
+    id: uuid.UUID
+    state: IncidentState
+    escalation_level: int
+    trigger: Trigger
+    location: PointOut
+    location_source: LocationSource
+    zone: ZoneRef | None
+    elder_id: uuid.UUID
+    elder_name: str
+    assigned_responder_id: uuid.UUID | None
+    created_at: UtcDateTime
+    accepted_at: UtcDateTime | None
+    on_scene_at: UtcDateTime | None
+    closed_at: UtcDateTime | None
+    outcome: str | None
+
+
+class IncidentOut(IncidentSummary):
+    organization_id: uuid.UUID
+    wave: int
+    accuracy_m: float | None
+    battery_pct: int | None
+    note: str | None
+    fallback_phone: str
+    elder: ElderInIncident
+    responder: ResponderBrief | None
+    offers: list[OfferOut]
+    events: list[EventOut]
+    trail: list[LocationOut]
+
+
+class IncidentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    elder_id: uuid.UUID
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> "IncidentCreate":
+        if (self.lat is None) != (self.lon is None):
+            raise ValueError("send both lat and lon, or neither (the home location is used)")
+        return self
+
+
+class ResolveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    outcome: Outcome
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    responder_id: uuid.UUID
+
+
+class OfferForResponder(BaseModel):
+    """What a responder's phone shows for an offer: how far, who, where."""
+
+    offer: OfferOut
+    incident_id: uuid.UUID
+    incident_state: IncidentState
+    trigger: Trigger
+    location: PointOut
+    accuracy_m: float | None
+    zone: ZoneRef | None
+    elder_name: str
+    dependency_group: int

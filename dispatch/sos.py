@@ -4,21 +4,17 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound
-from core.events.log import NewEvent, append_events
 from core.tenancy.models import Organization
-from dispatch.elders import elder_home
-from dispatch.enums import ACTIVE_STATES, IncidentState, LocationSource
+from dispatch.enums import LocationSource
+from dispatch.incidents import active_incident, join_incident, open_incident
 from dispatch.models import Elder, Incident, SosRequest
 from dispatch.schemas import SosIn, SosOut
 from geo import repository as zones
-from geo.points import point_wkt
-from geo.schemas import ZoneMatch
 from notifications.texts import render
 
 
@@ -75,18 +71,36 @@ async def receive_sos(
                 )
             incident = await session.get(Incident, seen.incident_id)
             assert incident is not None
-            return SosResult(
-                SosOutcome.REPLAYED, await _sos_out(session, incident, elder, org, joined=False)
-            )
+            body = await _sos_out(session, incident, elder, org, joined=False)
+            return SosResult(SosOutcome.REPLAYED, body)
 
-    active = await session.scalar(
-        select(Incident).where(Incident.elder_id == elder.id, Incident.state.in_(ACTIVE_STATES))
-    )
+    active = await active_incident(session, elder.id)
     if active is not None:
-        events = await _join(session, active, payload, idempotency_key)
+        await join_incident(
+            session,
+            active,
+            trigger=payload.trigger,
+            lat=payload.lat,
+            lon=payload.lon,
+            accuracy_m=payload.accuracy_m,
+            captured_at=payload.captured_at,
+            battery_pct=payload.battery_pct,
+            has_idempotency_key=idempotency_key is not None,
+        )
         outcome, incident = SosOutcome.JOINED, active
     else:
-        incident, events = await _open(session, elder, org, payload, max_accuracy_m=max_accuracy_m)
+        incident = await open_incident(
+            session,
+            elder=elder,
+            trigger=payload.trigger,
+            lat=payload.lat,
+            lon=payload.lon,
+            accuracy_m=payload.accuracy_m,
+            source_if_given=LocationSource.GPS,
+            max_accuracy_m=max_accuracy_m,
+            captured_at=payload.captured_at,
+            battery_pct=payload.battery_pct,
+        )
         outcome = SosOutcome.CREATED
 
     if idempotency_key is not None:
@@ -100,112 +114,7 @@ async def receive_sos(
         )
         await session.flush()
     body = await _sos_out(session, incident, elder, org, joined=outcome == SosOutcome.JOINED)
-    # Last, so the organization's event counter stays locked only until commit.
-    await append_events(session, org.id, events)
     return SosResult(outcome, body)
-
-
-async def _open(
-    session: AsyncSession,
-    elder: Elder,
-    org: Organization,
-    payload: SosIn,
-    *,
-    max_accuracy_m: float,
-) -> tuple[Incident, list[NewEvent]]:
-    if payload.lat is not None and payload.lon is not None:
-        lat, lon, source, accuracy = (
-            payload.lat,
-            payload.lon,
-            LocationSource.GPS,
-            payload.accuracy_m,
-        )
-    else:
-        home = elder_home(elder)
-        lat, lon, source, accuracy = home.lat, home.lon, LocationSource.HOME, None
-
-    matches = await zones.match_zones(
-        session, org.id, lat=lat, lon=lon, accuracy_m=min(accuracy or 0.0, max_accuracy_m), limit=1
-    )
-    zone: ZoneMatch | None = matches[0] if matches else None
-    incident = Incident(
-        id=uuid.uuid4(),
-        organization_id=org.id,
-        elder_id=elder.id,
-        zone_id=zone.id if zone else None,
-        state=IncidentState.DISPATCHING,
-        # Outside every zone there is no team to offer it to: officers first.
-        escalation_level=0 if zone else 1,
-        trigger=payload.trigger,
-        location=point_wkt(lon, lat),
-        accuracy_m=accuracy,
-        location_source=source,
-        captured_at=payload.captured_at,
-        battery_pct=payload.battery_pct,
-    )
-    session.add(incident)
-    await session.flush()
-    await session.refresh(incident)
-    events = [
-        NewEvent(
-            incident.id,
-            "incident.opened",
-            {
-                "elder_id": str(elder.id),
-                "trigger": payload.trigger.value,
-                "location": {"lat": lat, "lon": lon},
-                "accuracy_m": accuracy,
-                "location_source": source.value,
-                "zone": {"id": str(zone.id), "name": zone.name, "covers": zone.covers}
-                if zone
-                else None,
-                "battery_pct": payload.battery_pct,
-            },
-        )
-    ]
-    if zone is None:
-        escalation = {"level": 1, "reason": "outside_zones", "to": "officers"}
-        events.append(NewEvent(incident.id, "incident.escalated", escalation))
-    return incident, events
-
-
-async def _join(
-    session: AsyncSession, incident: Incident, payload: SosIn, idempotency_key: str | None
-) -> list[NewEvent]:
-    """A new press while help is already under way: note it, and keep the best fix."""
-    better_fix = (
-        payload.lat is not None
-        and payload.lon is not None
-        and (
-            incident.location_source is not LocationSource.GPS
-            or (
-                payload.accuracy_m is not None
-                and (incident.accuracy_m is None or payload.accuracy_m < incident.accuracy_m)
-            )
-        )
-    )
-    if better_fix:
-        assert payload.lat is not None and payload.lon is not None
-        incident.location = point_wkt(payload.lon, payload.lat)  # type: ignore[assignment]
-        incident.accuracy_m = payload.accuracy_m
-        incident.location_source = LocationSource.GPS
-        incident.captured_at = payload.captured_at or datetime.now(UTC)
-    await session.flush()
-    joined = NewEvent(
-        incident.id,
-        "incident.joined",
-        {
-            "trigger": payload.trigger.value,
-            "location": {"lat": payload.lat, "lon": payload.lon}
-            if payload.lat is not None
-            else None,
-            "accuracy_m": payload.accuracy_m,
-            "location_updated": better_fix,
-            "battery_pct": payload.battery_pct,
-            "has_idempotency_key": idempotency_key is not None,
-        },
-    )
-    return [joined]
 
 
 async def _sos_out(

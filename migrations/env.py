@@ -5,8 +5,15 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
-import notifications.models  # noqa: F401  (every model must be imported for autogenerate)
 from core.db import Base
+from core.events import models as event_models
+from core.tenancy import models as tenancy_models
+from dispatch import models as dispatch_models
+from geo import models as geo_models
+from notifications import models as notification_models
+
+# Autogenerate sees only the tables whose modules are imported: all of them.
+MODEL_MODULES = (event_models, tenancy_models, geo_models, dispatch_models, notification_models)
 
 config = context.config
 target_metadata = Base.metadata

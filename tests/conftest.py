@@ -56,6 +56,8 @@ def settings(database_url: str) -> Settings:
         admin_password=ADMIN_PASSWORD,
         db_pool_size=20,
         db_max_overflow=20,
+        # Tests fire deadlines themselves, at the moment they choose.
+        run_worker=False,
     )
 
 

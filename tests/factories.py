@@ -6,15 +6,15 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import unit_of_work
 from core.security import create_access_token
 from core.settings import Settings
 from core.tenancy.models import Role
 from core.tenancy.schemas import OrganizationCreate
 from core.tenancy.service import create_organization, create_user
+from core.uow import unit_of_work
 from dispatch.elders import create_elder, issue_device_token
-from dispatch.responders import create_responder
-from dispatch.schemas import ElderCreate, PointIn, ResponderCreate
+from dispatch.responders import create_responder, record_location, set_duty
+from dispatch.schemas import ElderCreate, LocationIn, PointIn, ResponderCreate
 from geo.service import import_zones
 
 PASSWORD = "correct-horse-battery"
@@ -59,6 +59,8 @@ def staff_token(
 NORTH = square(103.25, 16.88, 103.26, 16.89)
 SOUTH = square(103.25, 16.87, 103.26, 16.88)
 NORTH_HOME = (16.885, 103.255)  # lat, lon
+# The world's responder: on duty, ~150 m from the elder's home, in North's team.
+RESPONDER_SPOT = {"lat": 16.886, "lon": 103.256, "accuracy_m": 10.0}
 
 
 @dataclass
@@ -139,6 +141,10 @@ async def build_world(sessionmaker: async_sessionmaker[AsyncSession], settings: 
                 skills=["first_aid"],
                 zone_ids=[zones.ids[0]],
             ),
+        )
+        await set_duty(session, responder_id=responder.id, on_duty=True)
+        await record_location(
+            session, responder_id=responder.id, location=LocationIn(**RESPONDER_SPOT)
         )
         elder_id, token_id, device_token = await add_elder(session, org.id)
     return World(

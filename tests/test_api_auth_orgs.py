@@ -6,9 +6,9 @@ import httpx
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import unit_of_work
 from core.settings import Settings
 from core.tenancy.models import Role, User
+from core.uow import unit_of_work
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.factories import PASSWORD, World, bearer, staff_token
 from tests.helpers import assert_problem

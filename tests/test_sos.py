@@ -13,8 +13,8 @@ from geoalchemy2.shape import to_shape
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import unit_of_work
 from core.events.models import IncidentEvent
+from core.uow import unit_of_work
 from dispatch.models import Elder, Incident, SosRequest
 from tests.factories import World, add_elder, bearer
 from tests.helpers import assert_problem, db_fingerprint
@@ -70,7 +70,7 @@ async def test_gps_sos_opens_an_incident_in_the_covering_zone(
     assert incident.accuracy_m == 12 and incident.battery_pct == 23
     assert incident.trigger == "fall" and incident.escalation_level == 0
     events = await events_of(sessionmaker, sos["incident_id"])
-    assert [e.name for e in events] == ["incident.opened"]
+    assert [e.name for e in events] == ["incident.opened", "offer.sent"]
     assert events[0].data["zone"]["name"] == "North"
 
 
@@ -105,7 +105,7 @@ async def test_a_retry_with_the_same_key_replays_the_same_incident(
     assert retry.headers["Idempotent-Replayed"] == "true"
     assert retry.json() == first.json()
     assert len(await incidents_of(sessionmaker, world.elder_id)) == 1
-    assert len(await events_of(sessionmaker, first.json()["incident_id"])) == 1
+    assert len(await events_of(sessionmaker, first.json()["incident_id"])) == 2
 
 
 async def test_the_same_key_with_another_body_is_a_conflict_and_changes_nothing(
@@ -137,8 +137,8 @@ async def test_a_second_press_joins_the_active_incident_and_improves_the_fix(
     (incident,) = await incidents_of(sessionmaker, world.elder_id)
     assert to_shape(incident.location).y == 16.8861 and incident.accuracy_m == 9
     events = await events_of(sessionmaker, first.json()["incident_id"])
-    assert [e.name for e in events] == ["incident.opened", "incident.joined"]
-    assert events[1].data["location_updated"] is True
+    assert [e.name for e in events] == ["incident.opened", "offer.sent", "incident.joined"]
+    assert events[2].data["location_updated"] is True
 
     worse = {"lat": 16.8, "lon": 103.2, "accuracy_m": 500, "trigger": "button"}
     await client.post("/v1/sos", json=worse, headers={**world.elder, **key()})
@@ -225,7 +225,7 @@ async def test_twenty_concurrent_identical_requests_make_exactly_one_incident(
         )
     assert keys == 1
     events = await events_of(sessionmaker, responses[0].json()["incident_id"])
-    assert [e.name for e in events] == ["incident.opened"]
+    assert [e.name for e in events] == ["incident.opened", "offer.sent"]
 
 
 async def test_twenty_concurrent_presses_with_different_keys_share_one_incident(
@@ -240,7 +240,11 @@ async def test_twenty_concurrent_presses_with_different_keys_share_one_incident(
     assert Counter(r.status_code for r in responses) == {201: 1, 200: 19}
     assert len({r.json()["incident_id"] for r in responses}) == 1
     events = await events_of(sessionmaker, responses[0].json()["incident_id"])
-    assert Counter(e.name for e in events) == {"incident.opened": 1, "incident.joined": 19}
+    assert Counter(e.name for e in events) == {
+        "incident.opened": 1,
+        "offer.sent": 1,
+        "incident.joined": 19,
+    }
 
 
 async def test_event_ids_grow_per_organization(
@@ -267,8 +271,9 @@ async def test_event_ids_grow_per_organization(
                 select(IncidentEvent.id).where(IncidentEvent.organization_id == other_world.org_id)
             )
         )
-    assert mine == [1, 2, 3]
-    assert theirs == [1]
+    # opened + offer.sent per incident, numbered 1, 2, 3... within each organization
+    assert mine == [1, 2, 3, 4, 5, 6]
+    assert theirs == [1, 2]
 
 
 def _chunks(total: int) -> AsyncIterator[bytes]:

@@ -1,12 +1,19 @@
-"""Appending to the per-organization event log inside the caller's transaction."""
+"""Appending to the per-organization event log inside the caller's transaction.
+
+Services *record* events as they change state; the unit of work writes them
+all just before commit (``flush_recorded_events``), so the organization's
+event counter, which stays locked until commit, is always taken last.
+"""
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from core.events.models import EventSequence, IncidentEvent
 
@@ -56,6 +63,46 @@ async def append_events(
     session.add_all(rows)
     await session.flush()
     return rows
+
+
+_PENDING = "phikat.pending_events"
+
+
+def record_event(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    incident_id: uuid.UUID | None,
+    name: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Queue an event to be written with this transaction."""
+    pending = session.sync_session.info.setdefault(_PENDING, [])
+    pending.append((organization_id, NewEvent(incident_id, name, data or {})))
+
+
+async def flush_recorded_events(session: AsyncSession) -> list[IncidentEvent]:
+    """Write every recorded event; call right before commit."""
+    pending: list[tuple[uuid.UUID, NewEvent]] = session.sync_session.info.pop(_PENDING, [])
+    by_org: dict[uuid.UUID, list[NewEvent]] = defaultdict(list)
+    for organization_id, new_event in pending:
+        by_org[organization_id].append(new_event)
+    written: list[IncidentEvent] = []
+    # A fixed order of counter locks: two transactions never wait on each other crosswise.
+    for organization_id in sorted(by_org):
+        written += await append_events(session, organization_id, by_org[organization_id])
+    return written
+
+
+@event.listens_for(Session, "before_commit")
+def _refuse_to_lose_events(session: Session) -> None:
+    if session.info.get(_PENDING):
+        raise RuntimeError("events were recorded but not flushed before commit")
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_events(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 async def incident_timeline(session: AsyncSession, incident_id: uuid.UUID) -> list[IncidentEvent]:

@@ -1,0 +1,116 @@
+"""Firing due deadlines: rows claimed with FOR UPDATE SKIP LOCKED, one per transaction.
+
+Why not a job library such as procrastinate: a deadline's effect (expire an
+offer, open the next wave, escalate) and the mark that it fired must commit in
+*one* transaction, or a crash between them fires it twice or never. Our own
+rows in the same database and the same SQLAlchemy transaction give exactly
+that; a job queue marks its job done in a transaction of its own (at least
+once), and its own connection pool cannot enqueue inside ours.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.uow import unit_of_work
+from dispatch import engine
+from dispatch.enums import DeadlineKind
+from dispatch.models import Deadline
+from dispatch.policies import get_policy
+
+log = logging.getLogger("phikat.deadlines")
+
+
+async def fire(session: AsyncSession, deadline: Deadline) -> None:
+    """Apply one deadline's effect; each handler is a no-op when the moment has passed."""
+    if deadline.kind is DeadlineKind.OFFER_EXPIRY:
+        assert deadline.offer_id is not None
+        policy = await get_policy(session, deadline.organization_id)
+        await engine.expire_offer(
+            session, incident_id=deadline.incident_id, offer_id=deadline.offer_id, policy=policy
+        )
+    elif deadline.kind is DeadlineKind.OFFICER_TIMEOUT:
+        await engine.officer_timeout(session, incident_id=deadline.incident_id)
+    elif deadline.kind is DeadlineKind.ARRIVAL:
+        await engine.arrival_overdue(
+            session, incident_id=deadline.incident_id, responder_id=deadline.responder_id
+        )
+
+
+MAX_RETRY_DELAY_S = 300
+
+
+async def fire_one(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime) -> bool:
+    """Claim and fire the most overdue deadline. False when none is due."""
+    deadline_id = None
+    try:
+        async with unit_of_work(sessionmaker) as session:
+            deadline = await session.scalar(
+                select(Deadline)
+                .where(Deadline.fired_at.is_(None), Deadline.due_at <= now)
+                .order_by(Deadline.due_at, Deadline.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if deadline is None:
+                return False
+            deadline_id = deadline.id
+            await fire(session, deadline)
+            deadline.fired_at = datetime.now(UTC)
+            return True
+    except Exception as exc:
+        if deadline_id is None:
+            raise
+        log.exception("deadline %s failed; it will be retried", deadline_id)
+        await _postpone(sessionmaker, deadline_id, repr(exc))
+        return True
+
+
+async def _postpone(
+    sessionmaker: async_sessionmaker[AsyncSession], deadline_id: int, error: str
+) -> None:
+    """Retry a failing deadline later, so it cannot block the ones behind it."""
+    async with unit_of_work(sessionmaker) as session:
+        deadline = await session.get(Deadline, deadline_id, with_for_update=True)
+        if deadline is None or deadline.fired_at is not None:
+            return
+        deadline.attempts += 1
+        deadline.last_error = error[:2000]
+        delay = min(2**deadline.attempts, MAX_RETRY_DELAY_S)
+        deadline.due_at = datetime.now(UTC) + timedelta(seconds=delay)
+
+
+async def fire_due(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime | None = None,
+    limit: int = 1000,
+) -> int:
+    """Fire every deadline due at ``now`` (default: the current time); returns how many."""
+    fired = 0
+    while fired < limit and await fire_one(sessionmaker, now=now or datetime.now(UTC)):
+        fired += 1
+    return fired
+
+
+async def run_worker(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    stop: asyncio.Event,
+    poll_interval_s: float = 0.5,
+) -> None:
+    """Fire deadlines until ``stop`` is set. Any number of workers may run at once."""
+    log.info("deadline worker started (polling every %.1fs)", poll_interval_s)
+    while not stop.is_set():
+        try:
+            await fire_due(sessionmaker)
+        except Exception:
+            # Nothing is lost: the deadline's transaction rolled back and stays due.
+            log.exception("firing deadlines failed; retrying")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=poll_interval_s)
+    log.info("deadline worker stopped")

@@ -1,0 +1,429 @@
+"""Opening incidents (from an SOS or by staff), joining them, and reading them back."""
+
+import uuid
+from datetime import UTC, datetime
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from core.events.log import incident_timeline, record_event
+from core.principal import Principal
+from core.tenancy.models import Organization, User
+from dispatch import engine
+from dispatch.elders import elder_home
+from dispatch.enums import ACTIVE_STATES, IncidentState, LocationSource, OfferState, Trigger
+from dispatch.models import Elder, Incident, Offer, Responder
+from dispatch.policies import get_policy
+from dispatch.schemas import (
+    Contact,
+    ElderInIncident,
+    ElderMedical,
+    EventOut,
+    IncidentCreate,
+    IncidentOut,
+    IncidentSummary,
+    LocationOut,
+    OfferForResponder,
+    OfferOut,
+    PointOut,
+    ResponderBrief,
+)
+from dispatch.visibility import IncidentFacts, Viewer, event_view, sees_medical
+from geo import repository as zones
+from geo.points import point_wkt
+from geo.schemas import ZoneMatch
+
+
+async def active_incident(session: AsyncSession, elder_id: uuid.UUID) -> Incident | None:
+    return await session.scalar(
+        select(Incident).where(Incident.elder_id == elder_id, Incident.state.in_(ACTIVE_STATES))
+    )
+
+
+async def open_incident(
+    session: AsyncSession,
+    *,
+    elder: Elder,
+    trigger: Trigger,
+    lat: float | None,
+    lon: float | None,
+    accuracy_m: float | None,
+    source_if_given: LocationSource,
+    max_accuracy_m: float,
+    captured_at: datetime | None = None,
+    battery_pct: int | None = None,
+    note: str | None = None,
+    opened_by_user_id: uuid.UUID | None = None,
+) -> Incident:
+    """Store a new incident, match its zone and start dispatching it, in one transaction.
+
+    The caller must hold the elder's row lock and have checked there is no
+    active incident.
+    """
+    if lat is not None and lon is not None:
+        source = source_if_given
+    else:
+        home = elder_home(elder)
+        lat, lon, source, accuracy_m = home.lat, home.lon, LocationSource.HOME, None
+    matches = await zones.match_zones(
+        session,
+        elder.organization_id,
+        lat=lat,
+        lon=lon,
+        accuracy_m=min(accuracy_m or 0.0, max_accuracy_m),
+        limit=1,
+    )
+    zone: ZoneMatch | None = matches[0] if matches else None
+    incident = Incident(
+        id=uuid.uuid4(),
+        organization_id=elder.organization_id,
+        elder_id=elder.id,
+        zone_id=zone.id if zone else None,
+        state=IncidentState.DISPATCHING,
+        escalation_level=0,
+        wave=0,
+        trigger=trigger,
+        location=point_wkt(lon, lat),
+        accuracy_m=accuracy_m,
+        location_source=source,
+        captured_at=captured_at,
+        battery_pct=battery_pct,
+        note=note,
+        opened_by_user_id=opened_by_user_id,
+    )
+    session.add(incident)
+    await session.flush()
+    await session.refresh(incident)
+    record_event(
+        session,
+        organization_id=incident.organization_id,
+        incident_id=incident.id,
+        name="incident.opened",
+        data={
+            "elder_id": str(elder.id),
+            "trigger": trigger.value,
+            "location": {"lat": lat, "lon": lon},
+            "accuracy_m": accuracy_m,
+            "location_source": source.value,
+            "zone": {"id": str(zone.id), "name": zone.name, "covers": zone.covers}
+            if zone
+            else None,
+            "battery_pct": battery_pct,
+            "opened_by_user_id": str(opened_by_user_id) if opened_by_user_id else None,
+        },
+    )
+    policy = await get_policy(session, incident.organization_id)
+    await engine.start_dispatch(session, incident, policy)
+    await session.flush()
+    return incident
+
+
+async def join_incident(
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    trigger: Trigger,
+    lat: float | None,
+    lon: float | None,
+    accuracy_m: float | None,
+    source: LocationSource = LocationSource.GPS,
+    captured_at: datetime | None = None,
+    battery_pct: int | None = None,
+    by_user_id: uuid.UUID | None = None,
+    has_idempotency_key: bool = False,
+) -> None:
+    """A new press (or a staff report) while help is under way: note it, keep the best fix."""
+    better_fix = (
+        lat is not None and lon is not None and _is_better_fix(incident, source, accuracy_m)
+    )
+    if better_fix:
+        assert lat is not None and lon is not None
+        incident.location = point_wkt(lon, lat)  # type: ignore[assignment]
+        incident.accuracy_m = accuracy_m
+        incident.location_source = source
+        incident.captured_at = captured_at or datetime.now(UTC)
+    await session.flush()
+    record_event(
+        session,
+        organization_id=incident.organization_id,
+        incident_id=incident.id,
+        name="incident.joined",
+        data={
+            "trigger": trigger.value,
+            "location": {"lat": lat, "lon": lon} if lat is not None else None,
+            "accuracy_m": accuracy_m,
+            "location_updated": better_fix,
+            "battery_pct": battery_pct,
+            "by_user_id": str(by_user_id) if by_user_id else None,
+            "has_idempotency_key": has_idempotency_key,
+        },
+    )
+
+
+def _is_better_fix(incident: Incident, source: LocationSource, accuracy_m: float | None) -> bool:
+    """Any position beats the home address; GPS beats a typed-in one; a GPS fix beats
+    another only when it is more accurate."""
+    current = incident.location_source
+    if current is LocationSource.HOME:
+        return True
+    if source is not LocationSource.GPS:
+        return False
+    if current is not LocationSource.GPS:
+        return True
+    return accuracy_m is not None and (
+        incident.accuracy_m is None or accuracy_m < incident.accuracy_m
+    )
+
+
+async def open_on_behalf(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    data: IncidentCreate,
+    user_id: uuid.UUID,
+    max_accuracy_m: float,
+) -> tuple[Incident, bool]:
+    """Staff open an incident for an elder (a phone call, a neighbour at the door).
+
+    Returns the incident and whether it was created (False: it joined the active one).
+    """
+    elder = await session.get(Elder, data.elder_id, with_for_update=True)
+    if elder is None or elder.organization_id != organization_id:
+        raise NotFound("no such elder in this organization")
+    active = await active_incident(session, elder.id)
+    if active is not None:
+        await join_incident(
+            session,
+            active,
+            trigger=Trigger.STAFF,
+            lat=data.lat,
+            lon=data.lon,
+            accuracy_m=None,
+            source=LocationSource.REPORTED,
+            by_user_id=user_id,
+        )
+        return active, False
+    incident = await open_incident(
+        session,
+        elder=elder,
+        trigger=Trigger.STAFF,
+        lat=data.lat,
+        lon=data.lon,
+        accuracy_m=None,
+        source_if_given=LocationSource.REPORTED,
+        max_accuracy_m=max_accuracy_m,
+        note=data.note,
+        opened_by_user_id=user_id,
+    )
+    return incident, True
+
+
+# --- reading --------------------------------------------------------------------
+
+
+async def get_incident(session: AsyncSession, incident_id: uuid.UUID) -> Incident:
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("no such incident")
+    return incident
+
+
+async def incident_facts(session: AsyncSession, incident: Incident) -> IncidentFacts:
+    offered = await session.scalars(
+        select(Offer.responder_id).where(Offer.incident_id == incident.id)
+    )
+    return IncidentFacts(
+        organization_id=incident.organization_id,
+        elder_id=incident.elder_id,
+        state=incident.state,
+        assigned_responder_id=incident.assigned_responder_id,
+        offered_responder_ids=frozenset(offered),
+    )
+
+
+def _point(incident: Incident) -> PointOut:
+    pt = to_shape(incident.location)
+    return PointOut(lat=pt.y, lon=pt.x)
+
+
+def _offer_out(offer: Offer) -> OfferOut:
+    return OfferOut(
+        id=offer.id,
+        responder_id=offer.responder_id,
+        wave=offer.wave,
+        state=offer.state,
+        distance_m=offer.distance_m,
+        sent_at=offer.sent_at,
+        expires_at=offer.expires_at,
+        received_at=offer.received_at,
+    )
+
+
+async def _responder_brief(session: AsyncSession, responder_id: uuid.UUID) -> ResponderBrief | None:
+    row = (
+        await session.execute(
+            select(Responder, User)
+            .join(User, User.id == Responder.id)
+            .where(Responder.id == responder_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    responder, user = row
+    location = None
+    if responder.last_location is not None and responder.last_location_at is not None:
+        pt = to_shape(responder.last_location)
+        location = LocationOut(
+            lat=pt.y,
+            lon=pt.x,
+            accuracy_m=responder.last_location_accuracy_m,
+            recorded_at=responder.last_location_at,
+        )
+    return ResponderBrief(
+        id=responder.id, name=user.name, phone=user.phone, kind=responder.kind, location=location
+    )
+
+
+async def incident_view(
+    session: AsyncSession, incident: Incident, *, viewer: Viewer, principal: Principal
+) -> IncidentOut:
+    """The incident as this viewer may see it: medical details and others' offers filtered."""
+    elder = await session.get(Elder, incident.elder_id)
+    org = await session.get(Organization, incident.organization_id)
+    assert elder is not None and org is not None
+    offers = list(
+        await session.scalars(
+            select(Offer).where(Offer.incident_id == incident.id).order_by(Offer.sent_at, Offer.id)
+        )
+    )
+    if viewer is Viewer.ELDER:
+        offers = []
+    elif viewer is not Viewer.OFFICER:
+        offers = [o for o in offers if o.responder_id == principal.user_id]
+    events = []
+    for event in await incident_timeline(session, incident.id):
+        data = event_view(viewer, principal, event.name, event.data)
+        if data is not None:
+            events.append(
+                EventOut(
+                    id=event.id,
+                    event=event.name,
+                    incident_id=event.incident_id,
+                    at=event.created_at,
+                    data=data,
+                )
+            )
+    medical = None
+    if sees_medical(viewer, incident.state):
+        medical = ElderMedical(
+            conditions=elder.conditions,
+            medications=elder.medications,
+            allergies=elder.allergies,
+            blood_type=elder.blood_type,
+            contacts=[Contact.model_validate(c) for c in elder.contacts],
+        )
+    summary = await _summary(session, incident, elder.name)
+    return IncidentOut(
+        **summary.model_dump(),
+        organization_id=incident.organization_id,
+        wave=incident.wave,
+        accuracy_m=incident.accuracy_m,
+        battery_pct=incident.battery_pct,
+        note=incident.note if viewer is Viewer.OFFICER else None,
+        fallback_phone=org.fallback_phone,
+        elder=ElderInIncident(
+            id=elder.id,
+            name=elder.name,
+            dependency_group=elder.dependency_group,
+            language=elder.language,
+            home=elder_home(elder),
+            medical=medical,
+        ),
+        responder=(
+            await _responder_brief(session, incident.assigned_responder_id)
+            if incident.assigned_responder_id
+            else None
+        ),
+        offers=[_offer_out(o) for o in offers],
+        events=events,
+        trail=[],
+    )
+
+
+async def _summary(session: AsyncSession, incident: Incident, elder_name: str) -> IncidentSummary:
+    return IncidentSummary(
+        id=incident.id,
+        state=incident.state,
+        escalation_level=incident.escalation_level,
+        trigger=incident.trigger,
+        location=_point(incident),
+        location_source=incident.location_source,
+        zone=await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None,
+        elder_id=incident.elder_id,
+        elder_name=elder_name,
+        assigned_responder_id=incident.assigned_responder_id,
+        created_at=incident.created_at,
+        accepted_at=incident.accepted_at,
+        on_scene_at=incident.on_scene_at,
+        closed_at=incident.closed_at,
+        outcome=incident.outcome,
+    )
+
+
+async def list_incidents(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    state: IncidentState | None,
+    zone_id: uuid.UUID | None,
+    since: datetime | None,
+    limit: int,
+) -> list[IncidentSummary]:
+    stmt = (
+        select(Incident, Elder.name)
+        .join(Elder, Elder.id == Incident.elder_id)
+        .where(Incident.organization_id == organization_id)
+        .order_by(Incident.created_at.desc(), Incident.id)
+        .limit(limit)
+    )
+    if state is not None:
+        stmt = stmt.where(Incident.state == state)
+    if zone_id is not None:
+        stmt = stmt.where(Incident.zone_id == zone_id)
+    if since is not None:
+        stmt = stmt.where(Incident.created_at >= since)
+    rows = (await session.execute(stmt)).all()
+    return [await _summary(session, incident, name) for incident, name in rows]
+
+
+async def offers_for_responder(
+    session: AsyncSession, responder_id: uuid.UUID
+) -> list[OfferForResponder]:
+    """The responder's open offers (pending, or expired while still unassigned)."""
+    rows = await session.execute(
+        select(Offer, Incident, Elder)
+        .join(Incident, Incident.id == Offer.incident_id)
+        .join(Elder, Elder.id == Incident.elder_id)
+        .where(
+            Offer.responder_id == responder_id,
+            Offer.state.in_([OfferState.PENDING, OfferState.EXPIRED]),
+            Incident.state == IncidentState.DISPATCHING,
+        )
+        .order_by(Offer.sent_at.desc())
+    )
+    return [
+        OfferForResponder(
+            offer=_offer_out(offer),
+            incident_id=incident.id,
+            incident_state=incident.state,
+            trigger=incident.trigger,
+            location=_point(incident),
+            accuracy_m=incident.accuracy_m,
+            zone=await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None,
+            elder_name=elder.name,
+            dependency_group=elder.dependency_group,
+        )
+        for offer, incident, elder in rows
+    ]
