@@ -11,6 +11,7 @@ once), and its own connection pool cannot enqueue inside ours.
 import asyncio
 import contextlib
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -44,15 +45,21 @@ async def fire(session: AsyncSession, deadline: Deadline) -> None:
 MAX_RETRY_DELAY_S = 300
 
 
-async def fire_one(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime) -> bool:
+async def fire_one(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    now: datetime,
+    organization_id: uuid.UUID | None = None,
+) -> bool:
     """Claim and fire the most overdue deadline. False when none is due."""
     deadline_id = None
+    due = select(Deadline).where(Deadline.fired_at.is_(None), Deadline.due_at <= now)
+    if organization_id is not None:
+        due = due.where(Deadline.organization_id == organization_id)
     try:
         async with unit_of_work(sessionmaker) as session:
             deadline = await session.scalar(
-                select(Deadline)
-                .where(Deadline.fired_at.is_(None), Deadline.due_at <= now)
-                .order_by(Deadline.due_at, Deadline.id)
+                due.order_by(Deadline.due_at, Deadline.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )
@@ -88,11 +95,15 @@ async def fire_due(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
     now: datetime | None = None,
+    organization_id: uuid.UUID | None = None,
     limit: int = 1000,
 ) -> int:
-    """Fire every deadline due at ``now`` (default: the current time); returns how many."""
+    """Fire every deadline due at ``now`` (default: the current time), optionally of one
+    organization only; returns how many fired."""
     fired = 0
-    while fired < limit and await fire_one(sessionmaker, now=now or datetime.now(UTC)):
+    while fired < limit and await fire_one(
+        sessionmaker, now=now or datetime.now(UTC), organization_id=organization_id
+    ):
         fired += 1
     return fired
 
