@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.demo import DemoLogins, seed_demo
+from api.simulator import SimulationConfig, simulate
 from core.db import create_engine, create_sessionmaker
 from core.errors import DomainError
 from core.migrations import upgrade_to_head
@@ -80,44 +82,115 @@ def db_upgrade() -> None:
     console.print("[green]database schema is at head[/green]")
 
 
+SpeedOpt = Annotated[float, typer.Option(help="Simulated time runs this many times faster")]
+SosEveryOpt = Annotated[float, typer.Option(help="Mean simulated seconds between two SOS")]
+
+
 @app.command()
 def demo(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     seed_only: Annotated[bool, typer.Option(help="Seed and print logins, do not serve")] = False,
+    simulate: Annotated[
+        bool, typer.Option(help="Run the simulator: elders press SOS, responders answer")
+    ] = True,
+    speed: SpeedOpt = 1.0,
+    sos_every: SosEveryOpt = 45.0,
 ) -> None:
-    """Seed the Tha Khantho demo organization, print its logins and serve."""
-    from api.demo import seed_demo
-
+    """Seed the Tha Khantho demo organization, print its logins, serve and simulate."""
     _configure_logging()
     settings = get_settings()
 
-    async def run() -> None:
+    async def seed() -> DemoLogins:
         engine = create_engine(settings.database_url)
         try:
             async with create_sessionmaker(engine)() as session, session.begin():
-                logins = await seed_demo(session, password=os.environ.get("PHIKAT_DEMO_PASSWORD"))
+                return await seed_demo(session, password=os.environ.get("PHIKAT_DEMO_PASSWORD"))
         finally:
             await engine.dispose()
-        base = f"http://{host}:{port}"
-        console.rule("[bold]Phikat demo: Tha Khantho municipality (made-up data)")
-        console.print(f"API docs:        {base}/docs")
-        console.print(f"Officer login:   [bold]{logins.officer_email}[/bold]")
-        console.print(f"Password:        [bold]{logins.password}[/bold] (officer and responders)")
-        console.print(f"Responders:      {', '.join(logins.responder_emails)}")
-        console.print(f"Elder's phone:   a device token for {logins.sample_elder}; try an SOS:")
-        console.print(
-            f"  curl -s -X POST {base}/v1/sos -H 'Authorization: Bearer "
-            f"{logins.sample_device_token}' -H 'Content-Type: application/json' "
-            f'-H "Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" '
-            '-d \'{"trigger": "button"}\'',
-            soft_wrap=True,
-        )
-        console.rule()
 
-    asyncio.run(run())
-    if not seed_only:
-        serve(host=host, port=port)
+    logins = asyncio.run(seed())
+    _print_logins(logins, f"http://{host}:{port}")
+    if seed_only:
+        return
+    config = SimulationConfig(
+        base_url=f"http://{host}:{port}",
+        officer_email=logins.officer_email,
+        password=logins.password,
+        speed=speed,
+        sos_every_s=sos_every,
+    )
+    asyncio.run(_serve_and_simulate(host, port, config if simulate else None))
+
+
+def _print_logins(logins: DemoLogins, base: str) -> None:
+    console.rule("[bold]Phikat demo: Tha Khantho municipality (made-up data)")
+    console.print(f"API docs:        {base}/docs")
+    console.print(f"Officer login:   [bold]{logins.officer_email}[/bold]")
+    console.print(f"Password:        [bold]{logins.password}[/bold] (officer and responders)")
+    console.print(f"Responders:      {', '.join(logins.responder_emails)}")
+    console.print(f"Elder's phone:   a device token for {logins.sample_elder}; try an SOS:")
+    console.print(
+        f"  curl -s -X POST {base}/v1/sos -H 'Authorization: Bearer "
+        f"{logins.sample_device_token}' -H 'Content-Type: application/json' "
+        f'-H "Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" '
+        '-d \'{"trigger": "button"}\'',
+        soft_wrap=True,
+    )
+    console.rule()
+
+
+async def _serve_and_simulate(host: str, port: int, config: SimulationConfig | None) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            log_config=None,
+            # The simulator's traffic would drown every other line.
+            access_log=config is None,
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    if config is None:
+        await serving
+        return
+    while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn exposes a flag)
+        await asyncio.sleep(0.1)
+    console.print("[green]simulator running: SOS and responders flow through the API[/green]")
+    simulating = asyncio.create_task(simulate(config))
+    await asyncio.wait({serving, simulating}, return_when=asyncio.FIRST_COMPLETED)
+    simulating.cancel()
+    await asyncio.gather(simulating, return_exceptions=True)
+    await serving
+
+
+@app.command("simulate")
+def simulate_command(
+    base_url: Annotated[str, typer.Option(help="The running server")] = "http://127.0.0.1:8000",
+    officer_email: Annotated[str, typer.Option(help="An officer of the organization")] = (
+        "officer@thakhantho.demo"
+    ),
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, help="Password of the officer and responders"),
+    ] = "",
+    speed: SpeedOpt = 1.0,
+    sos_every: SosEveryOpt = 45.0,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds")] = None,
+) -> None:
+    """Drive a running server as elders and responders would, through the public API."""
+    _configure_logging()
+    config = SimulationConfig(
+        base_url=base_url,
+        officer_email=officer_email,
+        password=password,
+        speed=speed,
+        sos_every_s=sos_every,
+    )
+    stats = asyncio.run(simulate(config, duration_s=duration))
+    console.print(stats)
 
 
 @zones_app.command("import")

@@ -2,15 +2,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import PrincipalDep, SessionDep, SettingsDep
 from core.security import create_access_token
 from core.tenancy.schemas import TokenOut
 from core.tenancy.service import authenticate
 
-router = APIRouter(prefix="/v1/auth", tags=["auth"])
+router = APIRouter(tags=["auth"])
 
 
-@router.post("/token", summary="Log in (OAuth2 password form) and get a bearer token")
+@router.get("/v1/me", summary="Who this token belongs to")
+async def me(principal: PrincipalDep) -> dict[str, str | None]:
+    return principal.public()
+
+
+@router.post("/v1/auth/token", summary="Log in (OAuth2 password form) and get a bearer token")
 async def token(
     session: SessionDep,
     settings: SettingsDep,
