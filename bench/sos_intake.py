@@ -1,16 +1,18 @@
 """SOS intake latency over HTTP against ``phikat serve`` on loopback, and zone matching.
 
-Prints p50/p90/p99 for: a new SOS (opens an incident, matches its zone, writes
-its event), a retried SOS (idempotent replay), a second press (joins the active
+Prints p50/p90/p99 for: a new SOS (opens an incident, matches its zone, ranks
+the on-duty responders in PostGIS and offers the first wave, writes the events),
+a retried SOS (idempotent replay), a second press (joins the active
 incident), and a zone match in PostGIS among many zones.
 
-    scripts/bench sos_intake [--elders 300] [--concurrency 8] [--zones 2000]
+    scripts/bench sos_intake [--elders 300] [--concurrency 8] [--zones 2000] [--responders 100]
 """
 
 import argparse
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime
 
 import httpx
 
@@ -19,7 +21,9 @@ from core.db import create_engine, create_sessionmaker
 from core.tenancy.schemas import OrganizationCreate
 from core.tenancy.service import create_organization
 from dispatch.elders import create_elder, issue_device_token
-from dispatch.schemas import ElderCreate, PointIn
+from dispatch.enums import ResponderKind
+from dispatch.responders import create_responder, record_location, set_duty
+from dispatch.schemas import ElderCreate, LocationIn, PointIn, ResponderCreate
 from geo.repository import match_zones
 from geo.service import import_zones
 
@@ -40,15 +44,34 @@ def grid_zones(count: int) -> dict[str, object]:
     return {"type": "FeatureCollection", "features": features}
 
 
-async def seed(url: str, elders: int, zones: int) -> tuple[uuid.UUID, list[str]]:
+async def seed(url: str, elders: int, zones: int, responders: int) -> tuple[uuid.UUID, list[str]]:
     engine = create_engine(url)
     async with create_sessionmaker(engine)() as session, session.begin():
         org = await create_organization(
             session, data=OrganizationCreate(name="Bench", code="bench")
         )
-        await import_zones(
+        imported = await import_zones(
             session, organization_id=org.id, document=grid_zones(zones), repair=False
         )
+        now = datetime.now(UTC)
+        for i in range(responders):
+            out = await create_responder(
+                session,
+                organization_id=org.id,
+                data=ResponderCreate(
+                    name=f"Responder {i}",
+                    email=f"r{i}@bench.example.org",
+                    password="bench-password",  # noqa: S106
+                    phone="0800000000",
+                    kind=ResponderKind.VOLUNTEER,
+                    zone_ids=[imported.ids[(i * 7) % zones]],
+                ),
+            )
+            await set_duty(session, responder_id=out.id, on_duty=True)
+            location = LocationIn(
+                lat=16.5 + (i % 40) * 0.01, lon=103.0 + (i // 40) * 0.01, recorded_at=now
+            )
+            await record_location(session, responder_id=out.id, location=location)
         tokens = []
         for i in range(elders):
             elder = await create_elder(
@@ -142,9 +165,10 @@ def main() -> None:
     parser.add_argument("--elders", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--zones", type=int, default=2000)
+    parser.add_argument("--responders", type=int, default=100)
     args = parser.parse_args()
     url = scratch_database("phikat_bench_sos")
-    org_id, tokens = asyncio.run(seed(url, args.elders, args.zones))
+    org_id, tokens = asyncio.run(seed(url, args.elders, args.zones, args.responders))
     server = Server(url)
     try:
         asyncio.run(bench_http(server.base_url, tokens, args.concurrency))

@@ -124,8 +124,8 @@ async def offer_next(
     )
     chosen = rank(candidates, radius_m=wave.radius_m, exclude=already)[:count]
     expires_at = now + timedelta(seconds=wave.timeout_s)
-    for candidate in chosen:
-        offer = Offer(
+    new_offers = [
+        Offer(
             id=uuid.uuid4(),
             organization_id=incident.organization_id,
             incident_id=incident.id,
@@ -136,9 +136,13 @@ async def offer_next(
             sent_at=now,
             expires_at=expires_at,
         )
-        session.add(offer)
-        # Offers first: without ORM relationships the flush order follows add order per flush.
-        await session.flush()
+        for candidate in chosen
+    ]
+    session.add_all(new_offers)
+    # The offers must exist before their deadlines reference them: there is no ORM
+    # relationship to order the inserts, so flush in between.
+    await session.flush()
+    for offer, candidate in zip(new_offers, chosen, strict=True):
         schedule(session, incident, DeadlineKind.OFFER_EXPIRY, expires_at, offer_id=offer.id)
         _record(
             session,
