@@ -7,7 +7,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import live
 from api.body_limit import BodyLimitMiddleware
+from api.live import enrich
 from api.problems import install_problem_handlers
 from api.routes import (
     auth,
@@ -26,6 +28,7 @@ from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
 from core.uow import unit_of_work
 from dispatch.deadlines import run_worker
+from notifications.live.hub import LiveHub
 
 log = logging.getLogger("phikat")
 
@@ -73,6 +76,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             )
         if created:
             log.info("created the platform admin %s", settings.admin_email)
+    hub = LiveHub(
+        database_url=settings.database_url,
+        sessionmaker=app.state.sessionmaker,
+        enrich=enrich,
+        poll_interval_s=settings.live_poll_s,
+    )
+    await hub.start()
+    app.state.hub = hub
     stop = asyncio.Event()
     worker = None
     if settings.run_worker:
@@ -86,6 +97,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop.set()
         if worker is not None:
             await worker
+        await hub.stop()
         await engine.dispose()
 
 
@@ -116,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sos,
         incidents,
         dispatch_policy,
+        live,
     ):
         app.include_router(module.router)
     return app

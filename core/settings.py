@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     run_worker: bool = True
     worker_poll_s: float = Field(default=0.5, gt=0, le=10)
 
+    # Live channel: the ETA's assumed speed, heartbeats, and how far a socket may lag
+    # before it is closed (1011) and must resume with `after`.
+    eta_speed_kmh: float = Field(default=30.0, gt=0, le=200)
+    live_heartbeat_s: float = Field(default=20.0, gt=0)
+    live_queue_batches: int = Field(default=1000, ge=1)
+    live_send_timeout_s: float = Field(default=10.0, gt=0)
+    live_poll_s: float = Field(default=5.0, gt=0)
+
     fcm_credentials: str | None = None
     log_level: str = "INFO"
 

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound, Unauthenticated
 from core.principal import Principal, PrincipalKind
 from core.security import device_secret_matches, new_device_token, parse_device_token
+from core.signals import REVOCATIONS_CHANNEL, device_key, notify
 from dispatch.models import Elder, ElderDeviceToken
 from dispatch.schemas import Contact, DeviceTokenOut, ElderCreate, ElderOut, PointOut
 from geo.points import point_wkt
@@ -104,6 +105,8 @@ async def revoke_device_token(
         raise NotFound("no such device token for this elder")
     if record.revoked_at is None:
         record.revoked_at = datetime.now(UTC)
+        # Live sockets opened with this token close at commit, on every server process.
+        await notify(session, REVOCATIONS_CHANNEL, device_key(record.id))
 
 
 async def authenticate_device(session: AsyncSession, token: str) -> Principal | None:

@@ -1,6 +1,8 @@
 """Opening incidents (from an SOS or by staff), joining them, and reading them back."""
 
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from geoalchemy2.shape import to_shape
@@ -29,8 +31,15 @@ from dispatch.schemas import (
     OfferOut,
     PointOut,
     ResponderBrief,
+    TrailPoint,
 )
-from dispatch.visibility import IncidentFacts, Viewer, event_view, sees_medical
+from dispatch.visibility import (
+    LOCATION_EVENTS,
+    IncidentFacts,
+    Viewer,
+    event_view,
+    sees_medical,
+)
 from geo import repository as zones
 from geo.points import point_wkt
 from geo.schemas import ZoneMatch
@@ -231,16 +240,40 @@ async def get_incident(session: AsyncSession, incident_id: uuid.UUID) -> Inciden
 
 
 async def incident_facts(session: AsyncSession, incident: Incident) -> IncidentFacts:
-    offered = await session.scalars(
-        select(Offer.responder_id).where(Offer.incident_id == incident.id)
+    return (await load_facts(session, [incident.id]))[incident.id]
+
+
+async def load_facts(
+    session: AsyncSession, incident_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, IncidentFacts]:
+    """Who may see each of these incidents: two queries, whatever their number."""
+    ids = set(incident_ids)
+    if not ids:
+        return {}
+    offered: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    for incident_id, responder_id in await session.execute(
+        select(Offer.incident_id, Offer.responder_id).where(Offer.incident_id.in_(ids))
+    ):
+        offered[incident_id].add(responder_id)
+    rows = await session.execute(
+        select(
+            Incident.id,
+            Incident.organization_id,
+            Incident.elder_id,
+            Incident.state,
+            Incident.assigned_responder_id,
+        ).where(Incident.id.in_(ids))
     )
-    return IncidentFacts(
-        organization_id=incident.organization_id,
-        elder_id=incident.elder_id,
-        state=incident.state,
-        assigned_responder_id=incident.assigned_responder_id,
-        offered_responder_ids=frozenset(offered),
-    )
+    return {
+        row.id: IncidentFacts(
+            organization_id=row.organization_id,
+            elder_id=row.elder_id,
+            state=row.state,
+            assigned_responder_id=row.assigned_responder_id,
+            offered_responder_ids=frozenset(offered[row.id]),
+        )
+        for row in rows
+    }
 
 
 def _point(incident: Incident) -> PointOut:
@@ -348,7 +381,21 @@ async def incident_view(
         ),
         offers=[_offer_out(o) for o in offers],
         events=events,
-        trail=[],
+        trail=[_trail_point(e) for e in events if e.event in LOCATION_EVENTS],
+    )
+
+
+def _trail_point(event: EventOut) -> TrailPoint:
+    data = event.data
+    is_responder = event.event == "responder.location"
+    return TrailPoint(
+        source="responder" if is_responder else "elder",
+        responder_id=data.get("responder_id") if is_responder else None,
+        lat=data["lat"],
+        lon=data["lon"],
+        accuracy_m=data.get("accuracy_m"),
+        recorded_at=data["recorded_at"],
+        eta_s=data.get("eta_s"),
     )
 
 

@@ -260,6 +260,16 @@ class ResponderBrief(BaseModel):
     location: LocationOut | None
 
 
+class TrailPoint(BaseModel):
+    source: Literal["responder", "elder"]
+    responder_id: uuid.UUID | None
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    recorded_at: UtcDateTime
+    eta_s: int | None = None
+
+
 class IncidentSummary(BaseModel):
     id: uuid.UUID
     state: IncidentState
@@ -289,7 +299,7 @@ class IncidentOut(IncidentSummary):
     responder: ResponderBrief | None
     offers: list[OfferOut]
     events: list[EventOut]
-    trail: list[LocationOut]
+    trail: list[TrailPoint] = Field(description="Positions reported during the incident")
 
 
 class IncidentCreate(BaseModel):

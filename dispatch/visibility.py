@@ -61,6 +61,19 @@ OFFER_EVENTS = frozenset(
 )
 
 
+LOCATION_EVENTS = frozenset({"responder.location", "elder.location"})
+
+
+def _sees_location(viewer: Viewer, principal: Principal, name: str, data: dict[str, Any]) -> bool:
+    """Positions are for those who need them: the elder sees who is coming, the assigned
+    responder sees the elder (and their own track); a responder merely offered, neither."""
+    if name == "elder.location":
+        return viewer in (Viewer.ASSIGNED, Viewer.ELDER)
+    return viewer is Viewer.ELDER or (
+        viewer is Viewer.ASSIGNED and data.get("responder_id") == str(principal.user_id)
+    )
+
+
 def event_view(
     viewer: Viewer, principal: Principal, name: str, data: dict[str, Any]
 ) -> dict[str, Any] | None:
@@ -71,6 +84,8 @@ def event_view(
         if viewer is Viewer.ELDER or data.get("responder_id") != str(principal.user_id):
             return None
         return data
+    if name in LOCATION_EVENTS:
+        return data if _sees_location(viewer, principal, name, data) else None
     if name == "incident.escalated":
         # The fallback dossier carries medical details: officers only.
         return {k: v for k, v in data.items() if k in ("level", "to", "reason", "fallback_phone")}

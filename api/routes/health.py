@@ -23,13 +23,16 @@ async def readyz(request: Request) -> JSONResponse:
             {"status": "unavailable", "database": "unreachable", "reason": type(exc).__name__},
             status_code=503,
         )
-    ready = current == head
+    # The live channel needs its LISTEN connection: without it sockets get no events.
+    listening = request.app.state.hub.listening.is_set()
+    ready = current == head and listening
     return JSONResponse(
         {
             "status": "ok" if ready else "unavailable",
             "database": "ok",
             "schema": current,
             "expected_schema": head,
+            "live": "listening" if listening else "connecting",
         },
         status_code=200 if ready else 503,
     )

@@ -18,6 +18,7 @@ from dispatch.incidents import (
     offers_for_responder,
     open_on_behalf,
 )
+from dispatch.locations import elder_moved, mark_received, responder_moved
 from dispatch.models import Incident
 from dispatch.policies import get_policy
 from dispatch.schemas import (
@@ -26,6 +27,7 @@ from dispatch.schemas import (
     IncidentCreate,
     IncidentOut,
     IncidentSummary,
+    LocationIn,
     OfferForResponder,
     ResolveIn,
 )
@@ -195,6 +197,43 @@ async def assign(
         policy=policy,
     )
     return await _view(session, incident, principal)
+
+
+@router.post(
+    "/v1/incidents/{incident_id}/locations",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="A position during the incident (the elder's device or the assigned responder)",
+)
+async def post_incident_location(
+    incident_id: uuid.UUID,
+    data: LocationIn,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+) -> Response:
+    viewer = await _authorize(session, incident_id, principal, Viewer.ELDER, Viewer.ASSIGNED)
+    if viewer is Viewer.ELDER:
+        await elder_moved(session, incident=await get_incident(session, incident_id), location=data)
+    else:
+        assert principal.user_id is not None
+        await responder_moved(
+            session, responder_id=principal.user_id, location=data, speed_kmh=settings.eta_speed_kmh
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/offers/{offer_id}/received",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delivery receipt: the offer reached the responder's phone",
+)
+async def offer_received(
+    offer_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    require_kind(principal, RESPONDER)
+    assert principal.user_id is not None
+    await mark_received(session, offer_id=offer_id, responder_id=principal.user_id, via="http")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/responders/me/offers", summary="My open offers (a polling fallback for the app)")

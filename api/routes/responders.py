@@ -2,10 +2,11 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import PrincipalDep, SessionDep
+from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.policy import OFFICER, RESPONDER, require_kind, require_org
 from core.tenancy.service import get_organization
-from dispatch.responders import create_responder, list_responders, record_location, set_duty
+from dispatch.locations import responder_moved
+from dispatch.responders import create_responder, list_responders, set_duty
 from dispatch.schemas import DutyStatusIn, DutyStatusOut, LocationIn, ResponderCreate, ResponderOut
 
 router = APIRouter(tags=["responders"])
@@ -46,8 +47,12 @@ async def put_status(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Report the responder's position (an older fix than the last is ignored)",
 )
-async def post_location(data: LocationIn, session: SessionDep, principal: PrincipalDep) -> Response:
+async def post_location(
+    data: LocationIn, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+) -> Response:
     require_kind(principal, RESPONDER)
     assert principal.user_id is not None
-    await record_location(session, responder_id=principal.user_id, location=data)
+    await responder_moved(
+        session, responder_id=principal.user_id, location=data, speed_kmh=settings.eta_speed_kmh
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

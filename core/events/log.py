@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from core.events.models import EventSequence, IncidentEvent
+from core.signals import EVENTS_CHANNEL, notify
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,10 @@ async def flush_recorded_events(session: AsyncSession) -> list[IncidentEvent]:
     written: list[IncidentEvent] = []
     # A fixed order of counter locks: two transactions never wait on each other crosswise.
     for organization_id in sorted(by_org):
-        written += await append_events(session, organization_id, by_org[organization_id])
+        rows = await append_events(session, organization_id, by_org[organization_id])
+        written += rows
+        # Delivered at commit to every listening process (the live hubs): ids only.
+        await notify(session, EVENTS_CHANNEL, f"{organization_id}:{rows[-1].id}")
     return written
 
 

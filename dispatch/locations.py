@@ -1,0 +1,110 @@
+"""Positions during an incident (with an ETA for the elder) and offer delivery receipts."""
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from core.events.log import record_event
+from dispatch.enums import ACTIVE_STATES, IncidentState
+from dispatch.models import Incident, Offer
+from dispatch.responders import record_location
+from dispatch.schemas import LocationIn
+from dispatch.state_machine import IllegalTransition
+from geo.points import point
+
+
+def eta_seconds(distance_m: float, speed_kmh: float) -> int:
+    return round(distance_m / (speed_kmh / 3.6))
+
+
+async def _distance_m(session: AsyncSession, incident: Incident, lat: float, lon: float) -> float:
+    distance = await session.scalar(
+        select(
+            func.ST_Distance(func.geography(Incident.location), func.geography(point(lon, lat)))
+        ).where(Incident.id == incident.id)
+    )
+    return float(distance or 0.0)
+
+
+async def _record_responder_position(
+    session: AsyncSession,
+    incident: Incident,
+    responder_id: uuid.UUID,
+    location: LocationIn,
+    *,
+    speed_kmh: float,
+) -> None:
+    distance = await _distance_m(session, incident, location.lat, location.lon)
+    record_event(
+        session,
+        organization_id=incident.organization_id,
+        incident_id=incident.id,
+        name="responder.location",
+        data={
+            "responder_id": str(responder_id),
+            "lat": location.lat,
+            "lon": location.lon,
+            "accuracy_m": location.accuracy_m,
+            "recorded_at": (location.recorded_at or datetime.now(UTC)).isoformat(),
+            "distance_m": round(distance),
+            "eta_s": eta_seconds(distance, speed_kmh),
+        },
+    )
+
+
+async def responder_moved(
+    session: AsyncSession, *, responder_id: uuid.UUID, location: LocationIn, speed_kmh: float
+) -> None:
+    """Store a responder's fix; while they are assigned, it also goes on the incident's
+    timeline (and so to the elder's phone and the officers' map) with an ETA."""
+    if not await record_location(session, responder_id=responder_id, location=location):
+        return  # an older fix than the one we have
+    assigned = await session.scalars(
+        select(Incident).where(
+            Incident.assigned_responder_id == responder_id,
+            Incident.state.in_([IncidentState.ACCEPTED, IncidentState.ON_SCENE]),
+        )
+    )
+    for incident in assigned:
+        await _record_responder_position(
+            session, incident, responder_id, location, speed_kmh=speed_kmh
+        )
+
+
+async def elder_moved(session: AsyncSession, *, incident: Incident, location: LocationIn) -> None:
+    if incident.state not in ACTIVE_STATES:
+        raise IllegalTransition(f"the incident is {incident.state.value}")
+    record_event(
+        session,
+        organization_id=incident.organization_id,
+        incident_id=incident.id,
+        name="elder.location",
+        data={
+            "lat": location.lat,
+            "lon": location.lon,
+            "accuracy_m": location.accuracy_m,
+            "recorded_at": (location.recorded_at or datetime.now(UTC)).isoformat(),
+        },
+    )
+
+
+async def mark_received(
+    session: AsyncSession, *, offer_id: uuid.UUID, responder_id: uuid.UUID, via: str
+) -> None:
+    """The offer reached the responder's phone. Idempotent: the first receipt counts."""
+    offer = await session.get(Offer, offer_id, with_for_update=True)
+    if offer is None or offer.responder_id != responder_id:
+        raise NotFound("no such offer")
+    if offer.received_at is not None:
+        return
+    offer.received_at = datetime.now(UTC)
+    record_event(
+        session,
+        organization_id=offer.organization_id,
+        incident_id=offer.incident_id,
+        name="offer.received",
+        data={"offer_id": str(offer.id), "responder_id": str(responder_id), "via": via},
+    )

@@ -1,0 +1,1 @@
+"""The live channel: per-process fan-out of committed events to WebSocket subscribers."""

@@ -1,0 +1,225 @@
+"""The live hub of one server process: committed events fanned out to its sockets.
+
+PostgreSQL NOTIFY says "organization X has events up to id N"; the hub reads
+every event after its cursor for X from the event log (ids commit in order, so
+nothing is skipped), lets an injected ``enrich`` attach what the filters need
+(one query per batch, not per socket), and hands the batch to each
+subscription of X without waiting on any of them. A subscription whose queue
+is full is marked overflowed; its socket closes and the client resumes with
+``after``. Notifications lost while disconnected are caught up on reconnect
+and by a slow periodic poll.
+"""
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.events.models import IncidentEvent
+from core.signals import EVENTS_CHANNEL, REVOCATIONS_CHANNEL
+
+log = logging.getLogger("phikat.live")
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    organization_id: uuid.UUID
+    id: int
+    incident_id: uuid.UUID | None
+    name: str
+    data: dict[str, Any]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Batch:
+    events: list[LiveEvent]
+    # Whatever ``enrich`` returned for these events (e.g. who may see each incident).
+    context: Any
+
+
+Enrich = Callable[[AsyncSession, list[LiveEvent]], Awaitable[Any]]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's place in the hub: a bounded queue of batches and two alarms."""
+
+    organization_id: uuid.UUID
+    # Revocation keys (see core.signals) that end this subscription.
+    keys: frozenset[str]
+    max_batches: int = 1000
+    queue: asyncio.Queue[Batch] = field(init=False)
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    revoked: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(maxsize=self.max_batches)
+
+    def deliver(self, batch: Batch) -> None:
+        try:
+            self.queue.put_nowait(batch)
+        except asyncio.QueueFull:
+            self.overflowed.set()
+
+
+def _conninfo(database_url: str) -> str:
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class LiveHub:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        enrich: Enrich,
+        poll_interval_s: float = 5.0,
+        batch_limit: int = 500,
+    ) -> None:
+        self._conninfo = _conninfo(database_url)
+        self._sessionmaker = sessionmaker
+        self._enrich = enrich
+        self._poll_interval_s = poll_interval_s
+        self._batch_limit = batch_limit
+        self._subscriptions: dict[uuid.UUID, set[Subscription]] = defaultdict(set)
+        self._cursors: dict[uuid.UUID, int] = {}
+        self._locks: dict[uuid.UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listening = asyncio.Event()
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="live-listen"),
+            asyncio.create_task(self._poll_forever(), name="live-poll"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    # --- subscriptions --------------------------------------------------------
+
+    async def subscribe(self, subscription: Subscription) -> None:
+        org = subscription.organization_id
+        async with self._locks[org]:
+            if org not in self._cursors:
+                self._cursors[org] = await self.latest_id(org)
+            self._subscriptions[org].add(subscription)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        subs = self._subscriptions.get(subscription.organization_id)
+        if subs is not None:
+            subs.discard(subscription)
+
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscriptions.values())
+
+    # --- reading the log --------------------------------------------------------
+
+    async def latest_id(self, organization_id: uuid.UUID) -> int:
+        async with self._sessionmaker() as session:
+            latest = await session.scalar(
+                select(func.max(IncidentEvent.id)).where(
+                    IncidentEvent.organization_id == organization_id
+                )
+            )
+        return int(latest or 0)
+
+    async def load(self, organization_id: uuid.UUID, after: int) -> Batch | None:
+        """The next events after ``after`` (at most ``batch_limit``), enriched; None if none."""
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(
+                select(IncidentEvent)
+                .where(IncidentEvent.organization_id == organization_id, IncidentEvent.id > after)
+                .order_by(IncidentEvent.id)
+                .limit(self._batch_limit)
+            )
+            events = [
+                LiveEvent(e.organization_id, e.id, e.incident_id, e.name, e.data, e.created_at)
+                for e in rows
+            ]
+            if not events:
+                return None
+            return Batch(events, await self._enrich(session, events))
+
+    async def catch_up(self, organization_id: uuid.UUID) -> None:
+        """Deliver everything after the hub's cursor to the organization's subscriptions."""
+        async with self._locks[organization_id]:
+            if not self._subscriptions.get(organization_id):
+                self._cursors.pop(organization_id, None)  # nobody listens: forget the cursor
+                return
+            while True:
+                batch = await self.load(organization_id, self._cursors[organization_id])
+                if batch is None:
+                    return
+                for subscription in list(self._subscriptions[organization_id]):
+                    subscription.deliver(batch)
+                self._cursors[organization_id] = batch.events[-1].id
+
+    # --- signals ----------------------------------------------------------------
+
+    def _revoke(self, key: str) -> None:
+        for subs in self._subscriptions.values():
+            for subscription in subs:
+                if key in subscription.keys:
+                    subscription.revoked.set()
+
+    def _orgs(self) -> Iterable[uuid.UUID]:
+        return [org for org, subs in self._subscriptions.items() if subs]
+
+    async def _listen_forever(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+                    await conn.execute(f"LISTEN {REVOCATIONS_CHANNEL}")
+                    self.listening.set()
+                    delay = 0.5
+                    # Anything committed while we were not listening:
+                    for org in self._orgs():
+                        await self.catch_up(org)
+                    async for note in conn.notifies():
+                        await self._on_notify(note.channel, note.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live listener lost its connection; reconnecting in %.1fs", delay)
+            self.listening.clear()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+    async def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == REVOCATIONS_CHANNEL:
+            self._revoke(payload)
+            return
+        org_text, _, _ = payload.partition(":")
+        with contextlib.suppress(ValueError):
+            org = uuid.UUID(org_text)
+            if self._subscriptions.get(org):
+                await self.catch_up(org)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval_s)
+            for org in self._orgs():
+                try:
+                    await self.catch_up(org)
+                except Exception:
+                    log.exception("live poll failed for %s", org)
