@@ -43,6 +43,7 @@ class Server:
     def __init__(self, database_url: str, **env: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/v1/live"
         environ = {
             **os.environ,
             "PHIKAT_DATABASE_URL": database_url,

@@ -61,7 +61,7 @@ async def seed(url: str, elders: int, zones: int, responders: int) -> tuple[uuid
                 data=ResponderCreate(
                     name=f"Responder {i}",
                     email=f"r{i}@bench.example.org",
-                    password="bench-password",  # noqa: S106
+                    password="bench-password",
                     phone="0800000000",
                     kind=ResponderKind.VOLUNTEER,
                     zone_ids=[imported.ids[(i * 7) % zones]],
