@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import live
 from api.body_limit import BodyLimitMiddleware
@@ -28,7 +29,9 @@ from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
 from core.uow import unit_of_work
 from dispatch.deadlines import run_worker
+from notifications.channels.factory import build_channels
 from notifications.live.hub import LiveHub
+from notifications.sender import Channels, run_sender
 
 log = logging.getLogger("phikat")
 
@@ -48,11 +51,6 @@ def check_configuration(settings: Settings) -> None:
         raise InsecureConfiguration(
             "PHIKAT_SECRET_KEY is not set. Set it to a long random value "
             "(or PHIKAT_ALLOW_INSECURE_SECRET=true for local development only)."
-        )
-    if not settings.fcm_credentials:
-        log.warning(
-            "PHIKAT_FCM_CREDENTIALS is not set: push messages will be LOGGED, NOT SENT. "
-            "Responders' phones will not be woken by push."
         )
 
 
@@ -85,20 +83,37 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await hub.start()
     app.state.hub = hub
     stop = asyncio.Event()
-    worker = None
+    background: list[asyncio.Task[None]] = []
+    channels = build_channels(settings)
     if settings.run_worker:
-        worker = asyncio.create_task(
-            run_worker(app.state.sessionmaker, stop=stop, poll_interval_s=settings.worker_poll_s),
-            name="deadline-worker",
-        )
+        background = start_workers(app.state.sessionmaker, channels, settings, stop)
     try:
         yield
     finally:
         stop.set()
-        if worker is not None:
-            await worker
+        await asyncio.gather(*background)
+        await channels.close()
         await hub.stop()
         await engine.dispose()
+
+
+def start_workers(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    channels: Channels,
+    settings: Settings,
+    stop: asyncio.Event,
+) -> list[asyncio.Task[None]]:
+    """The deadline worker and the outbox sender, until ``stop`` is set."""
+    return [
+        asyncio.create_task(
+            run_worker(sessionmaker, stop=stop, poll_interval_s=settings.worker_poll_s),
+            name="deadline-worker",
+        ),
+        asyncio.create_task(
+            run_sender(sessionmaker, channels, stop=stop, poll_interval_s=settings.sender_poll_s),
+            name="outbox-sender",
+        ),
+    ]
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from api.app import start_workers
 from api.demo import DemoLogins, seed_demo
 from api.simulator import SimulationConfig, simulate
 from core.db import create_engine, create_sessionmaker
@@ -20,9 +21,9 @@ from core.errors import DomainError
 from core.migrations import upgrade_to_head
 from core.settings import get_settings
 from core.tenancy.service import get_organization_by_code
-from dispatch.deadlines import run_worker
 from geo.bulk_import import ImportReport, check_document, import_features, stream_features
 from geo.geojson import DocumentError
+from notifications.channels.factory import build_channels
 
 app = typer.Typer(
     help="Phikat: emergency dispatch for dependent elderly people.", no_args_is_help=True
@@ -54,7 +55,7 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run only the deadline worker (offer expiry, waves, escalation); any number may run."""
+    """Run only the deadline worker and the outbox sender; any number may run."""
     _configure_logging()
     settings = get_settings()
 
@@ -64,11 +65,13 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        channels = build_channels(settings)
         try:
-            await run_worker(
-                create_sessionmaker(engine), stop=stop, poll_interval_s=settings.worker_poll_s
+            await asyncio.gather(
+                *start_workers(create_sessionmaker(engine), channels, settings, stop)
             )
         finally:
+            await channels.close()
             await engine.dispose()
 
     asyncio.run(run())

@@ -43,7 +43,14 @@ class Settings(BaseSettings):
     live_send_timeout_s: float = Field(default=10.0, gt=0)
     live_poll_s: float = Field(default=5.0, gt=0)
 
+    # Outgoing messages. Without FCM credentials pushes are logged, not sent (said loudly
+    # at start); likewise SMS without a webhook URL. The endpoint setting exists for tests.
     fcm_credentials: str | None = None
+    fcm_endpoint: str | None = None
+    sms_webhook_url: str | None = None
+    sms_template: str = '{"to": "{to}", "text": "{text}"}'
+    sms_auth_header: SecretStr | None = None
+    sender_poll_s: float = Field(default=0.2, gt=0, le=10)
     log_level: str = "INFO"
 
     @property

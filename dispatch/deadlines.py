@@ -36,6 +36,11 @@ async def fire(session: AsyncSession, deadline: Deadline) -> None:
         )
     elif deadline.kind is DeadlineKind.OFFICER_TIMEOUT:
         await engine.officer_timeout(session, incident_id=deadline.incident_id)
+    elif deadline.kind is DeadlineKind.RECEIPT:
+        assert deadline.offer_id is not None
+        await engine.receipt_overdue(
+            session, incident_id=deadline.incident_id, offer_id=deadline.offer_id
+        )
     elif deadline.kind is DeadlineKind.ARRIVAL:
         await engine.arrival_overdue(
             session, incident_id=deadline.incident_id, responder_id=deadline.responder_id

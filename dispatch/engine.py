@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.events.log import record_event
 from core.tenancy.models import Organization
+from dispatch import outgoing
 from dispatch.candidates import load_candidates
 from dispatch.enums import (
     DeadlineKind,
@@ -144,6 +145,14 @@ async def offer_next(
     await session.flush()
     for offer, candidate in zip(new_offers, chosen, strict=True):
         schedule(session, incident, DeadlineKind.OFFER_EXPIRY, expires_at, offer_id=offer.id)
+        schedule(
+            session,
+            incident,
+            DeadlineKind.RECEIPT,
+            now + timedelta(seconds=policy.receipt_timeout_s),
+            offer_id=offer.id,
+        )
+        await outgoing.offer_made(session, incident, offer, wave.timeout_s)
         _record(
             session,
             incident,
@@ -256,6 +265,7 @@ async def _withdraw_open_offers(
             responder_id=str(offer.responder_id),
             reason=reason,
         )
+        await outgoing.offer_withdrawn(session, incident, offer)
 
 
 # --- escalation -----------------------------------------------------------------
@@ -270,6 +280,7 @@ async def escalate_to_officers(
     incident.escalation_level = EscalationLevel.OFFICERS
     incident.escalated_at = now
     _record(session, incident, "incident.escalated", level=1, to="officers", reason=reason)
+    await outgoing.officers_alerted(session, incident, level=1)
     schedule(
         session,
         incident,
@@ -298,6 +309,7 @@ async def officer_timeout(session: AsyncSession, *, incident_id: uuid.UUID) -> N
         fallback_phone=handoff["fallback_phone"],
         handoff=handoff,
     )
+    await outgoing.officers_alerted(session, incident, level=2)
 
 
 async def fallback_handoff(session: AsyncSession, incident: Incident) -> dict[str, Any]:
@@ -334,6 +346,27 @@ async def fallback_handoff(session: AsyncSession, incident: Incident) -> dict[st
         },
         "responders_offered": len(list(tried)),
     }
+
+
+async def receipt_overdue(
+    session: AsyncSession, *, incident_id: uuid.UUID, offer_id: uuid.UUID
+) -> None:
+    """No delivery receipt for an offer in time: SMS it, and show the officers."""
+    incident = await lock_incident(session, incident_id)
+    offer = await session.get(Offer, offer_id, populate_existing=True)
+    if offer is None or offer.state is not OfferState.PENDING or offer.received_at is not None:
+        return
+    if incident.state is not IncidentState.DISPATCHING:
+        return
+    _record(
+        session,
+        incident,
+        "offer.unreceived",
+        offer_id=str(offer.id),
+        responder_id=str(offer.responder_id),
+        fallback="sms",
+    )
+    await outgoing.offer_by_sms(session, incident, offer)
 
 
 async def arrival_overdue(
@@ -462,6 +495,7 @@ async def _take(
         now + timedelta(seconds=policy.arrival_deadline_s),
         responder_id=responder_id,
     )
+    await outgoing.help_coming(session, incident, responder_id)
     await session.flush()
 
 

@@ -58,6 +58,8 @@ class DeadlineKind(enum.StrEnum):
     OFFER_EXPIRY = "offer_expiry"
     OFFICER_TIMEOUT = "officer_timeout"
     ARRIVAL = "arrival"
+    # No delivery receipt for an offer in time: send it again by SMS.
+    RECEIPT = "receipt"
 
 
 class EscalationLevel(enum.IntEnum):

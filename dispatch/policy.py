@@ -45,6 +45,15 @@ class DispatchPolicy(BaseModel):
             description="Accepted but not on scene after this: the officers are told",
         ),
     ] = 20 * 60
+    receipt_timeout_s: Annotated[
+        int,
+        Field(
+            ge=5,
+            le=600,
+            description="An offer whose push was not confirmed by the "
+            "phone within this time is sent again by SMS",
+        ),
+    ] = 15
     location_fresh_s: Annotated[
         int,
         Field(

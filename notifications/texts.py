@@ -10,6 +10,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Your SOS was received and passed to the officers. "
         "If it is urgent, call {fallback_phone}.",
     },
+    "offer": {
+        "th": "ขอความช่วยเหลือ: {elder} ({distance}) กดรับภายใน {timeout} วินาที",
+        "en": "SOS: {elder} ({distance}) needs help. Accept within {timeout} s.",
+    },
+    "offer_title": {"th": "เหตุฉุกเฉินใกล้คุณ", "en": "Emergency near you"},
+    "offer_withdrawn": {
+        "th": "มีผู้รับเหตุของ {elder} แล้ว ขอบคุณค่ะ",
+        "en": "Someone else is on the way to {elder}. Thank you.",
+    },
+    "help_coming": {
+        "th": "{responder} กำลังไปหาคุณ ถึงในประมาณ {eta} นาที",
+        "en": "{responder} is on the way, about {eta} min.",
+    },
+    "help_coming_family": {
+        "th": "พิกัด: {elder} กดขอความช่วยเหลือ {responder} กำลังไปช่วย โทร {fallback_phone} หากเร่งด่วน",
+        "en": "Phikat: {elder} asked for help. {responder} is on the way. "
+        "Urgent: call {fallback_phone}.",
+    },
+    "escalation_officers": {
+        "th": "ยังไม่มีผู้รับเหตุของ {elder} ({zone}) กรุณาสั่งการ ระดับ {level}",
+        "en": "Nobody has taken {elder}'s SOS ({zone}). Please dispatch. Level {level}.",
+    },
+    "offer_sms": {
+        "th": "พิกัด SOS: {elder} ({distance}) ต้องการความช่วยเหลือ เปิดแอปเพื่อรับเหตุ {link}",
+        "en": "Phikat SOS: {elder} ({distance}) needs help. Open the app to accept {link}",
+    },
     "sos_already_active": {
         "th": "ได้รับสัญญาณแล้ว ความช่วยเหลือกำลังดำเนินการอยู่",
         "en": "We already have your SOS. Help is on its way.",

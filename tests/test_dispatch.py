@@ -111,11 +111,16 @@ async def test_expired_waves_widen_then_officers_then_the_fallback(
 ) -> None:
     incident = await sos(client, scene.world)
     expiry = DeadlineKind.OFFER_EXPIRY
+    # No phone confirmed its push within 15 s: the three offers go out again by SMS.
+    assert await fire_next(sessionmaker, scene.world, incident, DeadlineKind.RECEIPT) == 3
+    assert (await event_names(sessionmaker, incident))[-3:] == ["offer.unreceived"] * 3
     assert (
         await fire_next(sessionmaker, scene.world, incident, expiry, early=timedelta(seconds=1))
         == 0
     )
-    assert await fire_next(sessionmaker, scene.world, incident, expiry) == 3
+    # Wave 1 expires; wave 2 opens, and its receipt checks (15 s after real now) are due
+    # at this virtual moment too: 3 + 2.
+    assert await fire_next(sessionmaker, scene.world, incident, expiry) == 5
     rows = await offers(sessionmaker, incident)
     waves = {scene.name_of(o.responder_id): (o.wave, o.state) for o in rows}
     assert waves["near"] == (1, "expired")

@@ -98,7 +98,8 @@ async def test_a_deadline_held_by_a_dead_worker_fires_once_after_it_dies(
     client: httpx.AsyncClient, world: World, sessionmaker: Maker, database_url: str
 ) -> None:
     await sos(client, world)
-    assert await make_due(sessionmaker, world) == 1
+    # One offer, two deadlines: its expiry and its delivery-receipt check.
+    assert await make_due(sessionmaker, world) == 2
     conninfo = (
         make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     )
@@ -111,7 +112,7 @@ async def test_a_deadline_held_by_a_dead_worker_fires_once_after_it_dies(
     assert await deadlines.fire_due(sessionmaker, organization_id=world.org_id) == 0  # skipped
     # ...and dies without committing: its claim vanishes with its connection.
     await dying.close()
-    assert await deadlines.fire_due(sessionmaker, organization_id=world.org_id) == 1
+    assert await deadlines.fire_due(sessionmaker, organization_id=world.org_id) == 2
     assert await deadlines.fire_due(sessionmaker, organization_id=world.org_id) == 0
     assert list((await expired_events(sessionmaker, world)).values()) == [1]
 
@@ -159,7 +160,8 @@ async def test_two_workers_in_one_process_never_fire_a_deadline_twice(
 ) -> None:
     await many_incidents(client, world, sessionmaker, settings, count=10)
     ids = await due_ids(sessionmaker, world)
-    assert len(ids) == 30 and await make_due(sessionmaker, world) == 30
+    # 30 offers, each with an expiry and a receipt deadline
+    assert len(ids) == 60 and await make_due(sessionmaker, world) == 60
     engines = [create_engine(database_url, pool_size=2) for _ in range(2)]
     try:
         fired = await asyncio.gather(
@@ -171,7 +173,7 @@ async def test_two_workers_in_one_process_never_fire_a_deadline_twice(
     finally:
         for e in engines:
             await e.dispose()
-    assert sum(fired) == 30
+    assert sum(fired) == 60
     assert all(n > 0 for n in fired), fired  # both really worked
     counts = await expired_events(sessionmaker, world)
     assert len(counts) == 30 and set(counts.values()) == {1}
@@ -231,7 +233,7 @@ async def test_worker_processes_survive_a_kill_and_compete_without_doubles(
     await asyncio.sleep(1.5)
     spawn[0].send_signal(signal.SIGKILL)
     spawn[0].wait(timeout=10)
-    assert await unfired(sessionmaker, world, ids) == 30  # nothing was due, nothing fired
+    assert await unfired(sessionmaker, world, ids) == 60  # nothing was due, nothing fired
     # The deadlines fall due while no worker runs; two new workers start together.
     await make_due(sessionmaker, world)
     start_worker(worker_env, spawn)

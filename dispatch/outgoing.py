@@ -1,0 +1,170 @@
+"""The messages dispatch sends: built as plain objects, queued in the outbox in the
+transaction of the state change that causes them."""
+
+import uuid
+
+from geoalchemy2.shape import to_shape
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.tenancy.models import Organization, Role, User
+from dispatch.models import Elder, Incident, Offer, Responder
+from geo import repository as zones
+from notifications.messages import Message, Recipient, Route
+from notifications.outbox import enqueue
+
+ETA_SPEED_M_PER_S = 30 / 3.6  # as the live channel's default (PHIKAT_ETA_SPEED_KMH)
+
+
+def _distance_text(metres: float | None) -> str:
+    if metres is None:
+        return "?"
+    return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{round(metres)} m"
+
+
+async def offer_made(
+    session: AsyncSession, incident: Incident, offer: Offer, timeout_s: int
+) -> None:
+    elder = await session.get(Elder, incident.elder_id)
+    assert elder is not None
+    enqueue(
+        session,
+        Message(
+            organization_id=incident.organization_id,
+            kind="offer",
+            route=Route.PUSH,
+            recipient=Recipient(user_id=offer.responder_id),
+            template="offer",
+            values={
+                "elder": elder.name,
+                "distance": _distance_text(offer.distance_m),
+                "timeout": str(timeout_s),
+            },
+            incident_id=incident.id,
+            offer_id=offer.id,
+            ttl_s=timeout_s,
+            urgent=True,
+        ),
+    )
+
+
+async def offer_by_sms(session: AsyncSession, incident: Incident, offer: Offer) -> None:
+    """No receipt from the phone in time: the same offer by SMS to the responder's number."""
+    elder = await session.get(Elder, incident.elder_id)
+    assert elder is not None
+    enqueue(
+        session,
+        Message(
+            organization_id=incident.organization_id,
+            kind="offer_sms",
+            route=Route.SMS,
+            recipient=Recipient(user_id=offer.responder_id),
+            template="offer_sms",
+            values={
+                "elder": elder.name,
+                "distance": _distance_text(offer.distance_m),
+                "link": f"phikat://incidents/{incident.id}",
+            },
+            incident_id=incident.id,
+            offer_id=offer.id,
+        ),
+    )
+
+
+async def offer_withdrawn(session: AsyncSession, incident: Incident, offer: Offer) -> None:
+    elder = await session.get(Elder, incident.elder_id)
+    assert elder is not None
+    enqueue(
+        session,
+        Message(
+            organization_id=incident.organization_id,
+            kind="offer_withdrawn",
+            route=Route.PUSH,
+            recipient=Recipient(user_id=offer.responder_id),
+            template="offer_withdrawn",
+            values={"elder": elder.name},
+            incident_id=incident.id,
+            offer_id=offer.id,
+            ttl_s=600,
+        ),
+    )
+
+
+async def help_coming(session: AsyncSession, incident: Incident, responder_id: uuid.UUID) -> None:
+    """Tell the elder's phone, and the family by SMS, who is coming."""
+    elder = await session.get(Elder, incident.elder_id)
+    org = await session.get(Organization, incident.organization_id)
+    user = await session.get(User, responder_id)
+    responder = await session.get(Responder, responder_id)
+    assert elder is not None and org is not None and user is not None and responder is not None
+    eta = "?"
+    if responder.last_location is not None:
+        here, there = to_shape(responder.last_location), to_shape(incident.location)
+        metres = ((here.x - there.x) ** 2 + (here.y - there.y) ** 2) ** 0.5 * 110_000
+        eta = str(max(1, round(metres / ETA_SPEED_M_PER_S / 60)))
+    values = {
+        "responder": user.name,
+        "eta": eta,
+        "elder": elder.name,
+        "fallback_phone": org.fallback_phone,
+    }
+    enqueue(
+        session,
+        Message(
+            organization_id=incident.organization_id,
+            kind="help_coming",
+            route=Route.PUSH,
+            recipient=Recipient(elder_id=elder.id),
+            template="help_coming",
+            language=elder.language.value,
+            values=values,
+            incident_id=incident.id,
+            ttl_s=1800,
+        ),
+    )
+    for contact in elder.contacts:
+        enqueue(
+            session,
+            Message(
+                organization_id=incident.organization_id,
+                kind="help_coming_family",
+                route=Route.SMS,
+                recipient=Recipient(phone=contact["phone"]),
+                template="help_coming_family",
+                language=elder.language.value,
+                values=values,
+                incident_id=incident.id,
+            ),
+        )
+
+
+async def officers_alerted(session: AsyncSession, incident: Incident, level: int) -> None:
+    elder = await session.get(Elder, incident.elder_id)
+    assert elder is not None
+    zone = await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None
+    officers = await session.scalars(
+        select(User.id).where(
+            User.organization_id == incident.organization_id,
+            User.role == Role.OFFICER,
+            User.disabled_at.is_(None),
+        )
+    )
+    for officer_id in officers:
+        enqueue(
+            session,
+            Message(
+                organization_id=incident.organization_id,
+                kind="escalation",
+                route=Route.PUSH,
+                recipient=Recipient(user_id=officer_id),
+                template="escalation_officers",
+                values={
+                    "elder": elder.name,
+                    "zone": zone.name if zone else "-",
+                    "level": str(level),
+                },
+                incident_id=incident.id,
+                urgent=True,
+                ttl_s=3600,
+            ),
+        )

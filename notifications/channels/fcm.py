@@ -1,0 +1,125 @@
+"""Firebase Cloud Messaging through the real firebase-admin SDK (send_each_async).
+
+An offer wakes a dozing Android (priority high, its own notification channel,
+a TTL equal to the time to accept) and an iPhone (apns-priority 10, a critical
+alert sound); one collapse key per incident, so a withdrawal replaces the
+offer on the lock screen. Errors are classified as FCM documents them.
+"""
+
+import time
+import uuid
+from datetime import timedelta
+
+import firebase_admin
+from firebase_admin import credentials, exceptions, messaging
+
+from notifications.channels.base import Delivery, Outcome
+
+MAX_BATCH = 500  # FCM's limit for one send_each
+ANDROID_CHANNEL = "sos_offers"
+CRITICAL_SOUND = "sos.caf"
+QUOTA_BACKOFF_S = 60.0
+# Tokens FCM says will never work again.
+DEAD_TOKEN_ERRORS = (
+    messaging.UnregisteredError,
+    messaging.SenderIdMismatchError,
+    exceptions.InvalidArgumentError,
+)
+
+
+def point_sdk_at(endpoint: str) -> None:
+    """Send to another FCM endpoint (a local fake in tests). firebase-admin has no setting
+    for this; its URL is a class attribute read when the messaging service is created."""
+    base = endpoint.rstrip("/")
+    messaging._MessagingService.FCM_URL = base + "/v1/projects/{0}/messages:send"
+
+
+def build_message(delivery: Delivery) -> messaging.Message:
+    collapse = delivery.data.get("incident_id") or str(delivery.message_id)
+    ttl = timedelta(seconds=max(delivery.ttl_s, 0))
+    # APNs keeps an undelivered notification until this moment (epoch seconds).
+    expiry = str(int(time.time()) + max(delivery.ttl_s, 0))
+    return messaging.Message(
+        token=delivery.address,
+        data={**delivery.data, "title": delivery.title, "body": delivery.body},
+        notification=messaging.Notification(title=delivery.title, body=delivery.body),
+        android=messaging.AndroidConfig(
+            priority="high" if delivery.urgent else "normal",
+            ttl=ttl,
+            collapse_key=collapse,
+            notification=messaging.AndroidNotification(
+                channel_id=ANDROID_CHANNEL if delivery.urgent else None,
+                default_sound=True,
+                tag=collapse,
+            ),
+        ),
+        apns=messaging.APNSConfig(
+            headers={
+                "apns-priority": "10" if delivery.urgent else "5",
+                "apns-collapse-id": collapse[:64],
+                "apns-expiration": expiry,
+            },
+            payload=messaging.APNSPayload(
+                aps=messaging.Aps(
+                    sound=messaging.CriticalSound(CRITICAL_SOUND, critical=True, volume=1.0)
+                    if delivery.urgent
+                    else "default",
+                    content_available=True,
+                )
+            ),
+        ),
+    )
+
+
+def classify(error: Exception) -> Outcome:
+    text = f"{type(error).__name__}: {error}"
+    if isinstance(error, DEAD_TOKEN_ERRORS):
+        return Outcome(ok=False, drop_address=True, error=text)
+    if isinstance(error, messaging.QuotaExceededError):
+        return Outcome(
+            ok=False, retry_after_s=max(_retry_after(error), QUOTA_BACKOFF_S), error=text
+        )
+    if isinstance(error, messaging.ThirdPartyAuthError | exceptions.PermissionDeniedError):
+        return Outcome(ok=False, error=text)  # configuration: retrying will not help
+    # 429 (resource exhausted), 5xx, timeouts, connection errors: try again later.
+    return Outcome(ok=False, retry_after_s=_retry_after(error), error=text)
+
+
+def _retry_after(error: Exception) -> float:
+    response = getattr(error, "http_response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(float(value), 0.0) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+class FcmChannel:
+    name = "fcm"
+
+    def __init__(self, *, credentials_path: str, endpoint: str | None = None) -> None:
+        if endpoint:
+            point_sdk_at(endpoint)
+        self.app = firebase_admin.initialize_app(
+            credentials.Certificate(credentials_path), name=f"phikat-{uuid.uuid4().hex[:8]}"
+        )
+
+    async def send(self, deliveries: list[Delivery]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for start in range(0, len(deliveries), MAX_BATCH):
+            chunk = deliveries[start : start + MAX_BATCH]
+            try:
+                batch = await messaging.send_each_async(
+                    [build_message(d) for d in chunk], app=self.app
+                )
+            except (exceptions.FirebaseError, ValueError) as exc:
+                outcomes += [classify(exc)] * len(chunk)
+                continue
+            outcomes += [
+                Outcome(ok=True) if r.success else classify(r.exception or RuntimeError("failed"))
+                for r in batch.responses
+            ]
+        return outcomes
+
+    async def close(self) -> None:
+        firebase_admin.delete_app(self.app)
