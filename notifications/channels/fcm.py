@@ -6,8 +6,10 @@ alert sound); one collapse key per incident, so a withdrawal replaces the
 offer on the lock screen. Errors are classified as FCM documents them.
 """
 
+import asyncio
 import time
 import uuid
+import warnings
 from datetime import timedelta
 
 import firebase_admin
@@ -39,6 +41,14 @@ def build_message(delivery: Delivery) -> messaging.Message:
     ttl = timedelta(seconds=max(delivery.ttl_s, 0))
     # APNs keeps an undelivered notification until this moment (epoch seconds).
     expiry = str(int(time.time()) + max(delivery.ttl_s, 0))
+    # The apps register FCM registration tokens (API.md's fcm_token); firebase-admin 7.7
+    # marks `token` deprecated in favour of installation ids (`fid`), which we do not have.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _message(delivery, collapse, ttl, expiry)
+
+
+def _message(delivery: Delivery, collapse: str, ttl: timedelta, expiry: str) -> messaging.Message:
     return messaging.Message(
         token=delivery.address,
         data={**delivery.data, "title": delivery.title, "body": delivery.body},
@@ -122,4 +132,8 @@ class FcmChannel:
         return outcomes
 
     async def close(self) -> None:
-        firebase_admin.delete_app(self.app)
+        # delete_app() closes the SDK's async HTTP client with asyncio.run(), which cannot
+        # run inside our loop: close that client here, then delete the app off the loop.
+        service = messaging._get_messaging_service(self.app)
+        await service._async_client.aclose()
+        await asyncio.to_thread(firebase_admin.delete_app, self.app)

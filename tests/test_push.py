@@ -1,0 +1,359 @@
+"""Push and fallback channels: the real firebase-admin client against a local fake of
+the FCM HTTP v1 API (and of Google's token endpoint), the SMS webhook, the outbox."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.settings import Settings
+from core.uow import unit_of_work
+from dispatch.enums import DeadlineKind
+from dispatch.models import Elder
+from notifications.channels.factory import build_channels
+from notifications.channels.log import LogChannel
+from notifications.models import OutboxMessage, PushDevice
+from notifications.sender import Channels, send_due
+from tests.dispatch_helpers import event_names, fire_next, sos
+from tests.factories import World
+from tests.fake_fcm import PROJECT, FakeGoogle, FakeGoogleServer, service_account_file
+
+Maker = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture(scope="module")
+def google() -> Iterator[FakeGoogle]:
+    with FakeGoogleServer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def sender_settings(
+    settings: Settings, google: FakeGoogle, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    account = service_account_file(
+        tmp_path_factory.mktemp("fcm") / "sa.json", f"{google.url}/token"
+    )
+    return settings.model_copy(
+        update={
+            "fcm_credentials": str(account),
+            "fcm_endpoint": google.url,
+            "sms_webhook_url": f"{google.url}/sms",
+            "sms_template": '{"msisdn": "{to}", "message": "{text}", "sender": "PHIKAT"}',
+        }
+    )
+
+
+@pytest.fixture
+async def channels(sender_settings: Settings) -> AsyncIterator[Channels]:
+    built = build_channels(sender_settings)
+    yield built
+    await built.close()
+
+
+async def register(client: httpx.AsyncClient, headers: dict[str, str], token: str) -> None:
+    response = await client.post(
+        "/v1/devices", json={"fcm_token": token, "platform": "android"}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+
+
+async def outbox(sessionmaker: Maker, incident: str) -> list[OutboxMessage]:
+    async with sessionmaker() as session:
+        return list(
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.incident_id == uuid.UUID(incident))
+                .order_by(OutboxMessage.created_at, OutboxMessage.kind)
+            )
+        )
+
+
+async def drain(sessionmaker: Maker, channels: Channels) -> None:
+    while await send_due(sessionmaker, channels):
+        pass
+
+
+def for_token(google: FakeGoogle, token: str) -> list[dict[str, object]]:
+    return [m for m in google.fcm if m["body"]["message"]["token"] == token]
+
+
+async def test_an_offer_push_is_the_request_google_expects(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    await register(client, world.responder, token)
+    incident = await sos(client, world)
+    (row,) = await outbox(sessionmaker, incident)
+    assert row.kind == "offer" and row.state == "pending"
+    await drain(sessionmaker, channels)
+    (request,) = for_token(google, token)
+    assert request["path"] == f"/v1/projects/{PROJECT}/messages:send"
+    assert request["headers"]["authorization"].startswith("Bearer fake-")  # type: ignore[index]
+    message = request["body"]["message"]  # type: ignore[index]
+    assert message["data"]["kind"] == "offer" and message["data"]["incident_id"] == incident
+    assert message["data"]["offer_id"] == str(row.offer_id)
+    assert message["android"]["priority"] == "high"
+    assert message["android"]["ttl"] == "60s"  # the offer's time to accept
+    assert message["android"]["collapse_key"] == incident
+    assert message["android"]["notification"]["channel_id"] == "sos_offers"
+    assert message["apns"]["headers"]["apns-priority"] == "10"
+    assert message["apns"]["payload"]["aps"]["sound"] == {
+        "critical": 1,
+        "name": "sos.caf",
+        "volume": 1.0,
+    }
+    assert message["notification"]["title"] == "เหตุฉุกเฉินใกล้คุณ"  # Thai by default
+    assert "ยายสมศรี" in message["notification"]["body"]
+    assert request["size"] < 4096  # type: ignore[operator]
+    (sent,) = await outbox(sessionmaker, incident)
+    assert sent.state == "sent" and sent.channel == "fcm" and sent.attempts == 1
+    await drain(sessionmaker, channels)
+    assert len(for_token(google, token)) == 1  # never again after a success
+
+
+async def test_dead_tokens_are_pruned_and_the_officers_told(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    gone, bad, good = (f"{p}-{uuid.uuid4().hex}" for p in ("unregistered", "invalid", "tok"))
+    for token in (gone, bad):
+        await register(client, world.responder, token)
+    incident = await sos(client, world)
+    await drain(sessionmaker, channels)
+    async with sessionmaker() as session:
+        left = list(
+            await session.scalars(
+                select(PushDevice.fcm_token).where(PushDevice.user_id == world.responder_id)
+            )
+        )
+    assert left == []
+    (row,) = await outbox(sessionmaker, incident)
+    assert row.state == "failed" and "UnregisteredError" in (row.last_error or "")
+    assert (await event_names(sessionmaker, incident))[-1] == "message.failed"
+    # With one good device among dead ones the message counts as sent.
+    await register(client, world.responder, good)
+    await register(client, world.responder, f"unregistered-{uuid.uuid4().hex}")
+    await client.post(
+        f"/v1/incidents/{incident}/cancel", json={"reason": "test"}, headers=world.officer
+    )
+    await drain(sessionmaker, channels)
+    withdrawn = [r for r in await outbox(sessionmaker, incident) if r.kind == "offer_withdrawn"]
+    assert [r.state for r in withdrawn] == ["sent"]
+
+
+async def test_quota_and_busy_answers_back_off_as_fcm_asks_then_give_up(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+) -> None:
+    quota = f"quota-{uuid.uuid4().hex}"
+    await register(client, world.responder, quota)
+    incident = await sos(client, world)
+    started = datetime.now(UTC)
+    await drain(sessionmaker, channels)
+    (row,) = await outbox(sessionmaker, incident)
+    assert row.state == "pending" and row.attempts == 1
+    assert row.next_attempt_at >= started + timedelta(seconds=60)  # QUOTA_EXCEEDED: >= 1 min
+    async with unit_of_work(sessionmaker) as session:
+        await session.execute(
+            update(PushDevice)
+            .where(PushDevice.fcm_token == quota)
+            .values(fcm_token=f"busy-{uuid.uuid4().hex}")
+        )
+    for attempt in range(2, 7):
+        async with unit_of_work(sessionmaker) as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == row.id)
+                .values(next_attempt_at=datetime.now(UTC))
+            )
+        before = datetime.now(UTC)
+        await drain(sessionmaker, channels)
+        (row,) = await outbox(sessionmaker, incident)
+        assert row.attempts == attempt
+        if attempt < 6:
+            wait = row.next_attempt_at - before
+            assert wait >= timedelta(seconds=max(7, 2**attempt) - 1)  # Retry-After: 7, or 2^n
+    assert row.state == "failed"
+    assert (await event_names(sessionmaker, incident))[-1] == "message.failed"
+
+
+async def test_a_transient_failure_is_retried_and_sent_once(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    google.fail_next[token] = 1
+    await register(client, world.responder, token)
+    incident = await sos(client, world)
+    await drain(sessionmaker, channels)
+    async with unit_of_work(sessionmaker) as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.incident_id == uuid.UUID(incident))
+            .values(next_attempt_at=datetime.now(UTC))
+        )
+    await drain(sessionmaker, channels)
+    assert [m["status"] for m in for_token(google, token)] == [429, 200]
+    (row,) = await outbox(sessionmaker, incident)
+    assert row.state == "sent" and row.attempts == 2
+
+
+async def test_no_receipt_in_15_s_sends_the_offer_by_sms(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    await register(client, world.responder, f"tok-{uuid.uuid4().hex}")
+    incident = await sos(client, world)
+    await drain(sessionmaker, channels)
+    assert await fire_next(sessionmaker, world, incident, DeadlineKind.RECEIPT) == 1
+    await drain(sessionmaker, channels)
+    (sms,) = [m for m in google.sms if incident in m["message"]]
+    assert sms["msisdn"] == "0899999999" and sms["sender"] == "PHIKAT"
+    assert sms["message"].startswith("พิกัด SOS: ยายสมศรี")
+    detail = await client.get(f"/v1/incidents/{incident}", headers=world.officer)
+    unreceived = [e for e in detail.json()["events"] if e["event"] == "offer.unreceived"]
+    assert unreceived and unreceived[0]["data"]["fallback"] == "sms"
+
+
+async def test_a_received_offer_is_not_sent_again_by_sms(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    incident = await sos(client, world)
+    detail = await client.get(f"/v1/incidents/{incident}", headers=world.responder)
+    offer_id = detail.json()["offers"][0]["id"]
+    assert (
+        await client.post(f"/v1/offers/{offer_id}/received", headers=world.responder)
+    ).status_code == 204
+    sms_before = len(google.sms)
+    await fire_next(sessionmaker, world, incident, DeadlineKind.RECEIPT)
+    await drain(sessionmaker, channels)
+    assert len(google.sms) == sms_before
+    assert "offer.unreceived" not in await event_names(sessionmaker, incident)
+
+
+async def test_help_coming_reaches_the_elder_and_family_in_their_language(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    elder_token = f"tok-{uuid.uuid4().hex}"
+    await register(client, world.elder, elder_token)
+    incident = await sos(client, world)
+    await client.post(f"/v1/incidents/{incident}/accept", headers=world.responder)
+    await drain(sessionmaker, channels)
+    (push,) = for_token(google, elder_token)
+    body = push["body"]["message"]["notification"]["body"]  # type: ignore[index]
+    assert body.startswith("Caregiver กำลังไปหาคุณ")
+    family = [m for m in google.sms if m["msisdn"] == "0812345678"]
+    assert family and family[-1]["message"].startswith("พิกัด: ยายสมศรี ทดสอบ กดขอความช่วยเหลือ")
+
+    async with unit_of_work(sessionmaker) as session:
+        await session.execute(update(Elder).where(Elder.id == world.elder_id).values(language="en"))
+    await client.post(
+        f"/v1/incidents/{incident}/resolve", json={"outcome": "false_alarm"}, headers=world.officer
+    )
+    second = await sos(client, world)
+    await client.post(f"/v1/incidents/{second}/accept", headers=world.responder)
+    await drain(sessionmaker, channels)
+    english = for_token(google, elder_token)[-1]["body"]["message"]  # type: ignore[index]
+    assert english["notification"]["body"].startswith("Caregiver is on the way")
+
+
+async def test_without_credentials_messages_are_logged_and_the_server_says_so(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"):
+        built = build_channels(
+            settings.model_copy(update={"fcm_credentials": None, "sms_webhook_url": None})
+        )
+    assert isinstance(built.push, LogChannel) and isinstance(built.sms, LogChannel)
+    assert "LOGGED, NOT SENT" in caplog.text
+
+
+@pytest.mark.slow
+async def test_a_sender_killed_after_the_commit_loses_nothing_and_sends_once(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    sender_settings: Settings,
+    google: FakeGoogle,
+) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    await register(client, world.responder, token)
+    # The SOS commits its offer message; no sender is running: the "crash" window.
+    incident = await sos(client, world)
+    env = {
+        **os.environ,
+        "PHIKAT_DATABASE_URL": sender_settings.database_url,
+        "PHIKAT_FCM_CREDENTIALS": str(sender_settings.fcm_credentials),
+        "PHIKAT_FCM_ENDPOINT": google.url,
+        "PHIKAT_LOG_LEVEL": "WARNING",
+        "PHIKAT_SENDER_POLL_S": "0.1",
+    }
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api", "worker"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+        )
+
+    first = start()
+    try:
+        deadline = time.monotonic() + 30
+        while not for_token(google, token):
+            assert time.monotonic() < deadline, "the restarted sender did not send"
+            await asyncio.sleep(0.1)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        second = start()
+        await asyncio.sleep(2)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=15) == 0
+    finally:
+        for proc in (first,):
+            if proc.poll() is None:
+                proc.kill()
+    assert len(for_token(google, token)) == 1
+    offers = [r for r in await outbox(sessionmaker, incident) if r.kind == "offer"]
+    assert [r.state for r in offers] == ["sent"]
+
+
+def test_the_fake_service_account_is_what_the_sdk_reads(tmp_path: Path) -> None:
+    account = json.loads(service_account_file(tmp_path / "sa.json", "http://x/token").read_text())
+    assert account["type"] == "service_account" and account["project_id"] == PROJECT
