@@ -1,6 +1,12 @@
 """The transactional outbox: messages become rows in the transaction of their cause."""
 
+import asyncio
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from notifications.messages import Message
 from notifications.models import OutboxMessage
@@ -28,8 +34,31 @@ def render_payload(message: Message) -> dict[str, object]:
     }
 
 
+# Senders running in this process, woken as soon as a transaction that queued messages
+# commits (senders in other processes find them by polling).
+_wakers: set[asyncio.Event] = set()
+_QUEUED = "phikat.outbox_queued"
+
+
+@contextlib.contextmanager
+def wake_on_commit(event: asyncio.Event) -> Iterator[None]:
+    _wakers.add(event)
+    try:
+        yield
+    finally:
+        _wakers.discard(event)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_senders(session: Session) -> None:
+    if session.info.pop(_QUEUED, False):
+        for waker in _wakers:
+            waker.set()
+
+
 def enqueue(session: AsyncSession, message: Message) -> OutboxMessage:
     """Add the message to the caller's transaction; the sender picks it up after commit."""
+    session.sync_session.info[_QUEUED] = True
     row = OutboxMessage(
         organization_id=message.organization_id,
         incident_id=message.incident_id,

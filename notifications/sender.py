@@ -9,7 +9,6 @@ officers are told with a ``message.failed`` event.
 """
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections import defaultdict
@@ -25,6 +24,7 @@ from core.uow import unit_of_work
 from notifications.channels.base import Channel, Delivery, Outcome
 from notifications.messages import Route
 from notifications.models import OutboxMessage, OutboxState, PushDevice
+from notifications.outbox import wake_on_commit
 
 log = logging.getLogger("phikat.sender")
 
@@ -191,11 +191,18 @@ async def run_sender(
 ) -> None:
     """Send until ``stop`` is set; any number of senders may run at once."""
     log.info("outbox sender started (push: %s, sms: %s)", channels.push.name, channels.sms.name)
-    while not stop.is_set():
-        try:
-            while await send_due(sessionmaker, channels):
-                pass
-        except Exception:
-            log.exception("sending the outbox failed; retrying")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=poll_interval_s)
+    wakeup = asyncio.Event()
+    with wake_on_commit(wakeup):
+        while not stop.is_set():
+            wakeup.clear()
+            try:
+                while await send_due(sessionmaker, channels):
+                    pass
+            except Exception:
+                log.exception("sending the outbox failed; retrying")
+            waiting = {asyncio.create_task(stop.wait()), asyncio.create_task(wakeup.wait())}
+            await asyncio.wait(
+                waiting, timeout=poll_interval_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in waiting:
+                task.cancel()

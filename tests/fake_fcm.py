@@ -112,9 +112,21 @@ class FakeGoogle:
         self.sms.append(body)
         return JSONResponse({"ok": True})
 
+    async def _recorded(self, request: Request) -> JSONResponse:
+        """For benchmarks in another process: when each token's pushes arrived."""
+        token = request.query_params.get("token")
+        return JSONResponse(
+            [
+                {"token": m["body"]["message"]["token"], "at": m["at"], "status": m["status"]}
+                for m in self.fcm
+                if token is None or m["body"]["message"]["token"] == token
+            ]
+        )
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
+                Route("/_recorded", self._recorded, methods=["GET"]),
                 Route("/token", self._token, methods=["POST"]),
                 Route("/v1/projects/{project}/messages:send", self._send, methods=["POST"]),
                 Route("/sms", self._sms, methods=["POST"]),
@@ -173,3 +185,12 @@ def service_account_file(path: Path, token_uri: str) -> Path:
         )
     )
     return path
+
+
+if __name__ == "__main__":  # a fake in its own process, for the benchmarks
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    fake = FakeGoogle(port=parser.parse_args().port)
+    uvicorn.run(fake.app(), host="127.0.0.1", port=fake.port, log_level="warning")

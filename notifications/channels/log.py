@@ -13,7 +13,7 @@ class LogChannel:
 
     async def send(self, deliveries: list[Delivery]) -> list[Outcome]:
         for d in deliveries:
-            log.warning(
+            log.info(
                 "NOT SENT (%s not configured) to %s: %s — %s",
                 self.name,
                 d.address[:12],
