@@ -18,6 +18,7 @@ from dispatch.elders import elder_home
 from dispatch.enums import ACTIVE_STATES, IncidentState, LocationSource, OfferState, Trigger
 from dispatch.models import Elder, Incident, Offer, Responder
 from dispatch.policies import get_policy
+from dispatch.responders import last_location_out
 from dispatch.schemas import (
     Contact,
     ElderInIncident,
@@ -26,7 +27,6 @@ from dispatch.schemas import (
     IncidentCreate,
     IncidentOut,
     IncidentSummary,
-    LocationOut,
     OfferForResponder,
     OfferOut,
     PointOut,
@@ -305,15 +305,7 @@ async def _responder_brief(session: AsyncSession, responder_id: uuid.UUID) -> Re
     if row is None:
         return None
     responder, user = row
-    location = None
-    if responder.last_location is not None and responder.last_location_at is not None:
-        pt = to_shape(responder.last_location)
-        location = LocationOut(
-            lat=pt.y,
-            lon=pt.x,
-            accuracy_m=responder.last_location_accuracy_m,
-            recorded_at=responder.last_location_at,
-        )
+    location = last_location_out(responder)
     return ResponderBrief(
         id=responder.id, name=user.name, phone=user.phone, kind=responder.kind, location=location
     )

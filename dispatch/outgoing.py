@@ -22,11 +22,16 @@ def _distance_text(metres: float | None) -> str:
     return f"{metres / 1000:.1f} km" if metres >= 1000 else f"{round(metres)} m"
 
 
+async def _elder(session: AsyncSession, incident: Incident) -> Elder:
+    elder = await session.get(Elder, incident.elder_id)
+    assert elder is not None
+    return elder
+
+
 async def offer_made(
     session: AsyncSession, incident: Incident, offer: Offer, timeout_s: int
 ) -> None:
-    elder = await session.get(Elder, incident.elder_id)
-    assert elder is not None
+    elder = await _elder(session, incident)
     enqueue(
         session,
         Message(
@@ -50,8 +55,7 @@ async def offer_made(
 
 async def offer_by_sms(session: AsyncSession, incident: Incident, offer: Offer) -> None:
     """No receipt from the phone in time: the same offer by SMS to the responder's number."""
-    elder = await session.get(Elder, incident.elder_id)
-    assert elder is not None
+    elder = await _elder(session, incident)
     enqueue(
         session,
         Message(
@@ -72,8 +76,7 @@ async def offer_by_sms(session: AsyncSession, incident: Incident, offer: Offer) 
 
 
 async def offer_withdrawn(session: AsyncSession, incident: Incident, offer: Offer) -> None:
-    elder = await session.get(Elder, incident.elder_id)
-    assert elder is not None
+    elder = await _elder(session, incident)
     enqueue(
         session,
         Message(
@@ -139,8 +142,7 @@ async def help_coming(session: AsyncSession, incident: Incident, responder_id: u
 
 
 async def officers_alerted(session: AsyncSession, incident: Incident, level: int) -> None:
-    elder = await session.get(Elder, incident.elder_id)
-    assert elder is not None
+    elder = await _elder(session, incident)
     zone = await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None
     officers = await session.scalars(
         select(User.id).where(

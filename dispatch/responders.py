@@ -63,15 +63,7 @@ async def responder_out(session: AsyncSession, responder_id: uuid.UUID) -> Respo
     zone_ids = await session.scalars(
         select(ResponderZone.zone_id).where(ResponderZone.responder_id == responder_id)
     )
-    location = None
-    if responder.last_location is not None and responder.last_location_at is not None:
-        pt = to_shape(responder.last_location)
-        location = LocationOut(
-            lat=pt.y,
-            lon=pt.x,
-            accuracy_m=responder.last_location_accuracy_m,
-            recorded_at=responder.last_location_at,
-        )
+    location = last_location_out(responder)
     return ResponderOut(
         id=responder.id,
         organization_id=responder.organization_id,
@@ -83,6 +75,18 @@ async def responder_out(session: AsyncSession, responder_id: uuid.UUID) -> Respo
         zone_ids=sorted(zone_ids),
         on_duty=responder.on_duty,
         last_location=location,
+    )
+
+
+def last_location_out(responder: Responder) -> LocationOut | None:
+    if responder.last_location is None or responder.last_location_at is None:
+        return None
+    pt = to_shape(responder.last_location)
+    return LocationOut(
+        lat=pt.y,
+        lon=pt.x,
+        accuracy_m=responder.last_location_accuracy_m,
+        recorded_at=responder.last_location_at,
     )
 
 

@@ -16,24 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.events.models import IncidentEvent
 from core.uow import unit_of_work
 from dispatch.models import Elder, Incident, SosRequest
+from tests.dispatch_helpers import events as events_of
 from tests.factories import World, add_elder, bearer
 from tests.helpers import assert_problem, db_fingerprint
 
 
 def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
-
-
-async def events_of(
-    sessionmaker: async_sessionmaker[AsyncSession], incident_id: str
-) -> list[IncidentEvent]:
-    async with sessionmaker() as session:
-        rows = await session.scalars(
-            select(IncidentEvent)
-            .where(IncidentEvent.incident_id == uuid.UUID(incident_id))
-            .order_by(IncidentEvent.id)
-        )
-        return list(rows)
 
 
 async def incidents_of(
