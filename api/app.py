@@ -20,6 +20,7 @@ from api.routes import (
     health,
     incidents,
     orgs,
+    reports,
     responders,
     sos,
     zones,
@@ -143,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sos,
         incidents,
         dispatch_policy,
+        reports,
         live,
     ):
         app.include_router(module.router)

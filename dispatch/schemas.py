@@ -348,3 +348,33 @@ class OfferForResponder(BaseModel):
     zone: ZoneRef | None
     elder_name: str
     dependency_group: int
+
+
+# --- reports --------------------------------------------------------------------
+
+
+class Measure(BaseModel):
+    """Seconds from the SOS to a step, over the incidents that reached it."""
+
+    count: int
+    p50_s: float | None
+    p90_s: float | None
+
+
+class ZoneResponseTimes(BaseModel):
+    zone_id: uuid.UUID | None
+    zone_name: str | None
+    incidents: int
+    first_receipt: Measure
+    accept: Measure
+    arrival: Measure
+
+
+class ResponseTimes(BaseModel):
+    start: UtcDateTime
+    end: UtcDateTime
+    incidents: int
+    first_receipt: Measure = Field(description="SOS to the first offer reaching a phone")
+    accept: Measure = Field(description="SOS to a responder accepting")
+    arrival: Measure = Field(description="SOS to the responder on scene")
+    zones: list[ZoneResponseTimes]
