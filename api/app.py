@@ -20,11 +20,13 @@ from api.routes import (
     health,
     incidents,
     orgs,
+    pages,
     reports,
     responders,
     sos,
     zones,
 )
+from api.routes.pages import mount_assets
 from core.db import create_engine, create_sessionmaker
 from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
@@ -146,6 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dispatch_policy,
         reports,
         live,
+        pages,
     ):
         app.include_router(module.router)
+    mount_assets(app, settings.web_assets_dir)
     return app

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     live_send_timeout_s: float = Field(default=10.0, gt=0)
     live_poll_s: float = Field(default=5.0, gt=0)
 
+    # The officers' map. An empty tiles URL draws zones and points on a plain background
+    # (no internet needed); the libraries are served from web/node_modules (npm).
+    map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tiles_attribution: str = "© OpenStreetMap contributors"
+    web_assets_dir: str | None = None
+
     # Outgoing messages. Without FCM credentials pushes are logged, not sent (said loudly
     # at start); likewise SMS without a webhook URL. The endpoint setting exists for tests.
     fcm_credentials: str | None = None

@@ -19,6 +19,7 @@ from core.tenancy.models import Organization
 from dispatch import outgoing
 from dispatch.candidates import load_candidates
 from dispatch.enums import (
+    ACTIVE_STATES,
     DeadlineKind,
     EscalationLevel,
     IncidentState,
@@ -296,6 +297,24 @@ async def officer_timeout(session: AsyncSession, *, incident_id: uuid.UUID) -> N
         return
     if incident.escalation_level != EscalationLevel.OFFICERS:
         return
+    await _hand_off(session, incident, reason="officers_timeout")
+
+
+async def escalate_now(
+    session: AsyncSession, *, incident_id: uuid.UUID, officer_id: uuid.UUID | None
+) -> Incident:
+    """An officer hands the incident to the fallback (1669) at once."""
+    incident = await lock_incident(session, incident_id)
+    if incident.state not in ACTIVE_STATES:
+        raise IllegalTransition(f"the incident is {incident.state.value}")
+    if incident.escalation_level < EscalationLevel.FALLBACK:
+        await _hand_off(session, incident, reason="officer", officer_id=officer_id)
+    return incident
+
+
+async def _hand_off(
+    session: AsyncSession, incident: Incident, *, reason: str, officer_id: uuid.UUID | None = None
+) -> None:
     incident.escalation_level = EscalationLevel.FALLBACK
     incident.escalated_at = _now()
     handoff = await fallback_handoff(session, incident)
@@ -305,7 +324,8 @@ async def officer_timeout(session: AsyncSession, *, incident_id: uuid.UUID) -> N
         "incident.escalated",
         level=2,
         to="fallback",
-        reason="officers_timeout",
+        reason=reason,
+        officer_id=str(officer_id) if officer_id else None,
         fallback_phone=handoff["fallback_phone"],
         handoff=handoff,
     )

@@ -54,6 +54,26 @@ PY
   export PATH="$VENV_DIR/bin:$PATH"
 }
 
+# --- Web assets and browser -------------------------------------------------
+
+# The map's libraries (Leaflet, Chart.js) come from the npm registry at the
+# versions in web/package-lock.json and are served by the app itself.
+ensure_web_assets() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  local stamp="$PROJECT_DIR/web/node_modules/.installed-$(sha256sum "$PROJECT_DIR/web/package-lock.json" | cut -c1-16)"
+  if [ ! -f "$stamp" ]; then
+    log "installing the map's libraries from the npm registry"
+    (cd "$PROJECT_DIR/web" && npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
+    touch "$stamp"
+  fi
+}
+
+# Debian's Chromium, for the browser tests, and a Thai font for it to draw Thai with.
+ensure_browser() {
+  command -v chromium >/dev/null || apt_install chromium
+  fc-list :lang=th 2>/dev/null | grep -q . || apt_install fonts-thai-tlwg
+}
+
 # --- PostGIS ----------------------------------------------------------------
 
 pg_bindir() {

@@ -200,6 +200,20 @@ async def assign(
 
 
 @router.post(
+    "/v1/incidents/{incident_id}/escalate",
+    summary="Hand the incident to the fallback (1669) now, with the full dossier (officer)",
+)
+async def escalate(
+    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+) -> IncidentOut:
+    await _authorize(session, incident_id, principal, Viewer.OFFICER)
+    incident = await engine.escalate_now(
+        session, incident_id=incident_id, officer_id=principal.user_id
+    )
+    return await _view(session, incident, principal)
+
+
+@router.post(
     "/v1/incidents/{incident_id}/locations",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="A position during the incident (the elder's device or the assigned responder)",
