@@ -183,16 +183,21 @@ class LiveConnection:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        result = next(iter(done))
-        if isinstance(result.exception(), SlowConsumer):
+        # Several tasks may end together (the client left while we were sending):
+        # look at every one, so no exception goes unretrieved.
+        errors = [t.exception() for t in done if t.exception() is not None]
+        if any(isinstance(e, WebSocketDisconnect) for e in errors):
+            raise WebSocketDisconnect
+        if any(isinstance(e, SlowConsumer) for e in errors):
             return SLOW_CONSUMER, "too slow: reconnect with after"
-        if result.exception() is not None and not isinstance(
-            result.exception(), WebSocketDisconnect
-        ):
-            log.error("live socket failed", exc_info=result.exception())
+        if errors:
+            log.error("live socket failed", exc_info=errors[0])
             return 1011, "server error: reconnect with after"
-        outcome = result.result() if result.exception() is None else None
-        return outcome if outcome is not None else (1000, "closed")
+        for task in done:
+            outcome = task.result()
+            if outcome is not None:
+                return outcome
+        return 1000, "closed"
 
     async def _pump(self) -> None:
         while True:

@@ -96,6 +96,8 @@ class LiveHub:
         self._cursors: dict[uuid.UUID, int] = {}
         self._locks: dict[uuid.UUID, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._tasks: list[asyncio.Task[None]] = []
+        self._dirty: set[uuid.UUID] = set()
+        self._catchers: dict[uuid.UUID, asyncio.Task[None]] = {}
         self.listening = asyncio.Event()
 
     # --- lifecycle ------------------------------------------------------------
@@ -107,10 +109,12 @@ class LiveHub:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._catchers.values()]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
+        self._catchers = {}
 
     # --- subscriptions --------------------------------------------------------
 
@@ -194,7 +198,7 @@ class LiveHub:
                     delay = 0.5
                     # Anything committed while we were not listening:
                     for org in self._orgs():
-                        await self.catch_up(org)
+                        self._kick(org)
                     async for note in conn.notifies():
                         await self._on_notify(note.channel, note.payload)
             except asyncio.CancelledError:
@@ -213,7 +217,24 @@ class LiveHub:
         with contextlib.suppress(ValueError):
             org = uuid.UUID(org_text)
             if self._subscriptions.get(org):
+                self._kick(org)
+
+    def _kick(self, org: uuid.UUID) -> None:
+        """Catch the organization up in the background. The listener must go straight
+        back to reading notifications: ones that arrive while it is busy elsewhere can be
+        lost, and would then wait for the slow poll."""
+        self._dirty.add(org)
+        task = self._catchers.get(org)
+        if task is None or task.done():
+            self._catchers[org] = asyncio.create_task(self._catch_up_while_dirty(org))
+
+    async def _catch_up_while_dirty(self, org: uuid.UUID) -> None:
+        while org in self._dirty:
+            self._dirty.discard(org)
+            try:
                 await self.catch_up(org)
+            except Exception:
+                log.exception("live catch-up failed for %s", org)
 
     async def _poll_forever(self) -> None:
         while True:
