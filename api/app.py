@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api import live
@@ -27,6 +28,7 @@ from api.routes import (
     zones,
 )
 from api.routes.pages import mount_assets
+from api.security_headers import SecurityHeadersMiddleware
 from core.db import create_engine, create_sessionmaker
 from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
@@ -130,6 +132,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Idempotent-Replayed", "Retry-After"],
+        )
+    app.add_middleware(SecurityHeadersMiddleware, tiles_url=settings.map_tiles_url)
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,

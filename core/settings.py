@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     live_send_timeout_s: float = Field(default=10.0, gt=0)
     live_poll_s: float = Field(default=5.0, gt=0)
 
+    # Browser origins allowed to call the API from another site (none by default: the
+    # map is served by the API itself). In the environment, a JSON list.
+    cors_origins: list[str] = []
+
     # The officers' map. An empty tiles URL draws zones and points on a plain background
     # (no internet needed); the libraries are served from web/node_modules (npm).
     map_tiles_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
