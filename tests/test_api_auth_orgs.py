@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
 from core.tenancy.models import Role, User
+from core.tenancy.service import lock_seconds
 from core.uow import unit_of_work
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.factories import PASSWORD, World, bearer, staff_token
@@ -159,3 +160,30 @@ async def test_a_token_from_another_organization_is_refused(
     assert_problem(await client.get(f"/v1/orgs/{world.org_id}", headers=other_world.officer), 403)
     own = await client.get(f"/v1/orgs/{world.org_id}", headers=world.officer)
     assert own.status_code == 200 and own.json()["code"] == world.org_code
+
+
+def test_lock_grows_from_a_minute_to_an_hour() -> None:
+    assert [lock_seconds(n) for n in (1, 4, 5, 6, 7, 20)] == [0, 0, 60, 120, 240, 3600]
+
+
+async def test_repeated_failed_logins_lock_the_account_for_a_while(
+    client: httpx.AsyncClient, world: World, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    email = f"officer@{world.org_code}.example.org"
+    for _ in range(5):
+        assert_problem(await login(client, email, "wrong-password"), 401)
+    locked = await login(client, email, PASSWORD)  # even the right password waits now
+    assert_problem(locked, 429, detail="too many failed logins")
+    assert 55 <= int(locked.headers["retry-after"]) <= 60
+    # An unknown e-mail is never "locked": that would tell which accounts exist.
+    for _ in range(6):
+        assert_problem(await login(client, "nobody-here@example.org", "x" * 9), 401)
+
+    async with unit_of_work(sessionmaker) as session:
+        await session.execute(
+            update(User).where(User.id == world.officer_id).values(locked_until=User.created_at)
+        )
+    assert (await login(client, email, PASSWORD)).status_code == 200
+    async with sessionmaker() as session:
+        user = await session.get(User, world.officer_id)
+        assert user is not None and user.failed_logins == 0 and user.locked_until is None
