@@ -15,12 +15,17 @@ from dispatch.schemas import LocationIn
 from dispatch.state_machine import IllegalTransition
 from geo.points import point
 
+# The default of PHIKAT_ETA_SPEED_KMH, for messages written where no settings are at hand.
+DEFAULT_ETA_SPEED_KMH = 30.0
+
 
 def eta_seconds(distance_m: float, speed_kmh: float) -> int:
     return round(distance_m / (speed_kmh / 3.6))
 
 
-async def _distance_m(session: AsyncSession, incident: Incident, lat: float, lon: float) -> float:
+async def distance_to_incident(
+    session: AsyncSession, incident: Incident, lat: float, lon: float
+) -> float:
     distance = await session.scalar(
         select(
             func.ST_Distance(func.geography(Incident.location), func.geography(point(lon, lat)))
@@ -37,7 +42,7 @@ async def _record_responder_position(
     *,
     speed_kmh: float,
 ) -> None:
-    distance = await _distance_m(session, incident, location.lat, location.lon)
+    distance = await distance_to_incident(session, incident, location.lat, location.lon)
     record_event(
         session,
         organization_id=incident.organization_id,

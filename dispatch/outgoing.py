@@ -8,12 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.tenancy.models import Organization, Role, User
+from dispatch.locations import DEFAULT_ETA_SPEED_KMH, distance_to_incident, eta_seconds
 from dispatch.models import Elder, Incident, Offer, Responder
 from geo import repository as zones
 from notifications.messages import Message, Recipient, Route
 from notifications.outbox import enqueue
-
-ETA_SPEED_M_PER_S = 30 / 3.6  # as the live channel's default (PHIKAT_ETA_SPEED_KMH)
 
 
 def _distance_text(metres: float | None) -> str:
@@ -102,9 +101,9 @@ async def help_coming(session: AsyncSession, incident: Incident, responder_id: u
     assert elder is not None and org is not None and user is not None and responder is not None
     eta = "?"
     if responder.last_location is not None:
-        here, there = to_shape(responder.last_location), to_shape(incident.location)
-        metres = ((here.x - there.x) ** 2 + (here.y - there.y) ** 2) ** 0.5 * 110_000
-        eta = str(max(1, round(metres / ETA_SPEED_M_PER_S / 60)))
+        here = to_shape(responder.last_location)
+        metres = await distance_to_incident(session, incident, here.y, here.x)
+        eta = str(max(1, round(eta_seconds(metres, DEFAULT_ETA_SPEED_KMH) / 60)))
     values = {
         "responder": user.name,
         "eta": eta,

@@ -19,7 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from core.settings import Settings
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -29,7 +29,7 @@ class ServerProcess:
     """`phikat serve` on a loopback port, sharing the tests' database and secret."""
 
     def __init__(self, settings: Settings, **env: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}/v1/live"
         environ = {

@@ -3,7 +3,6 @@
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from geo.models import CareZone
 from tests.conftest import _recreate_database
 from tests.factories import World, feature, square
 from tests.helpers import db_fingerprint
+from tests.live_support import free_port
 
 PHIKAT = [sys.executable, "-m", "api"]
 
@@ -158,12 +158,6 @@ async def test_zones_import_refuses_a_foreign_crs_and_an_unknown_org(
     assert unknown.returncode != 0 and "no-such-org" in unknown.stderr + unknown.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_demo_seeds_serves_docs_and_simulated_incidents_get_resolved(
     database_url: str, tmp_path: Path
@@ -171,7 +165,7 @@ def test_demo_seeds_serves_docs_and_simulated_incidents_get_resolved(
     demo_db = database_url.rsplit("/", 1)[0] + f"/phikat_demo_{uuid.uuid4().hex[:6]}"
     _recreate_database(demo_db)
     assert run_phikat("db", "upgrade", database_url=demo_db).returncode == 0
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PHIKAT_DATABASE_URL": demo_db,
