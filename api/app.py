@@ -25,6 +25,7 @@ from api.routes import (
     reports,
     responders,
     sos,
+    users,
     zones,
 )
 from api.routes.pages import mount_assets
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health,
         auth,
         orgs,
+        users,
         zones,
         responders,
         elders,

@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from api.staff_auth import StaffAuth
+
 log = logging.getLogger("phikat.simulator")
 
 MOTORBIKE_M_PER_S = 30 / 3.6  # ~30 km/h on village roads
@@ -60,7 +62,7 @@ class Position:
 @dataclass
 class ResponderAgent:
     email: str
-    headers: dict[str, str]
+    auth: StaffAuth
     home: Position
     position: Position
     seen_offers: set[str] = field(default_factory=set)
@@ -77,43 +79,35 @@ class Simulator:
     def _sleep(self, seconds: float) -> Any:
         return asyncio.sleep(seconds / self.config.speed)
 
-    async def _login(self, email: str) -> dict[str, str]:
-        response = await self.client.post(
-            "/v1/auth/token", data={"username": email, "password": self.config.password}
-        )
-        response.raise_for_status()
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    async def _login(self, email: str) -> StaffAuth:
+        return await StaffAuth.login(self.client, email, self.config.password)
 
     async def _setup(self) -> tuple[list[tuple[str, Position]], list[ResponderAgent]]:
         officer = await self._login(self.config.officer_email)
         org_id = await self._org_id(officer)
-        elders = (await self.client.get(f"/v1/orgs/{org_id}/elders", headers=officer)).json()
+        elders = (await self.client.get(f"/v1/orgs/{org_id}/elders", auth=officer)).json()
         devices = []
         for elder in elders:
             issued = await self.client.post(
                 f"/v1/elders/{elder['id']}/device-tokens",
                 json={"label": "simulator"},
-                headers=officer,
+                auth=officer,
             )
             issued.raise_for_status()
             home = Position(elder["home"]["lat"], elder["home"]["lon"])
             devices.append((issued.json()["device_token"], home))
         agents = []
-        responders = (
-            await self.client.get(f"/v1/orgs/{org_id}/responders", headers=officer)
-        ).json()
+        responders = (await self.client.get(f"/v1/orgs/{org_id}/responders", auth=officer)).json()
         for r in responders:
-            headers = await self._login(r["email"])
-            await self.client.put(
-                "/v1/responders/me/status", json={"on_duty": True}, headers=headers
-            )
+            auth = await self._login(r["email"])
+            await self.client.put("/v1/responders/me/status", json={"on_duty": True}, auth=auth)
             loc = r["last_location"] or {"lat": devices[0][1].lat, "lon": devices[0][1].lon}
             home = Position(loc["lat"], loc["lon"])
-            agents.append(ResponderAgent(r["email"], headers, home, home))
+            agents.append(ResponderAgent(r["email"], auth, home, home))
         return devices, agents
 
-    async def _org_id(self, officer: dict[str, str]) -> str:
-        me = await self.client.get("/v1/me", headers=officer)
+    async def _org_id(self, officer: StaffAuth) -> str:
+        me = await self.client.get("/v1/me", auth=officer)
         me.raise_for_status()
         return str(me.json()["organization_id"])
 
@@ -175,7 +169,7 @@ class Simulator:
         await self.client.post(
             "/v1/responders/me/location",
             json={"lat": agent.position.lat, "lon": agent.position.lon, "accuracy_m": 8},
-            headers=agent.headers,
+            auth=agent.auth,
         )
 
     async def _responder(self, agent: ResponderAgent) -> None:
@@ -184,7 +178,7 @@ class Simulator:
             if ticks % 15 == 0:
                 await self._report_position(agent)
             ticks += 1
-            offers = await self.client.get("/v1/responders/me/offers", headers=agent.headers)
+            offers = await self.client.get("/v1/responders/me/offers", auth=agent.auth)
             for offer in offers.json() if offers.status_code == 200 else []:
                 offer_id = offer["offer"]["id"]
                 if offer_id in agent.seen_offers:
@@ -199,14 +193,14 @@ class Simulator:
         roll = self.rng.random()
         if roll < self.config.accept_chance:
             response = await self.client.post(
-                f"/v1/incidents/{incident_id}/accept", headers=agent.headers
+                f"/v1/incidents/{incident_id}/accept", auth=agent.auth
             )
             if response.status_code == 200:
                 self.stats["accepted"] += 1
                 target = Position(offer["location"]["lat"], offer["location"]["lon"])
                 await self._ride_and_help(agent, incident_id, target)
         elif roll < self.config.accept_chance + self.config.decline_chance:
-            await self.client.post(f"/v1/incidents/{incident_id}/decline", headers=agent.headers)
+            await self.client.post(f"/v1/incidents/{incident_id}/decline", auth=agent.auth)
             self.stats["declined"] += 1
         # otherwise the offer is ignored and expires
 
@@ -217,11 +211,11 @@ class Simulator:
             agent.position = agent.position.towards(target, MOTORBIKE_M_PER_S * 2)
             await self._report_position(agent)
             await self._sleep(2)
-        await self.client.post(f"/v1/incidents/{incident_id}/arrive", headers=agent.headers)
+        await self.client.post(f"/v1/incidents/{incident_id}/arrive", auth=agent.auth)
         await self._sleep(self.rng.uniform(20, 60))
         response = await self.client.post(
             f"/v1/incidents/{incident_id}/resolve",
-            headers=agent.headers,
+            auth=agent.auth,
             json={"outcome": self.rng.choice(OUTCOMES), "note": "simulated"},
         )
         if response.status_code == 200:

@@ -17,6 +17,7 @@ _hasher = PasswordHasher()
 _ALGORITHM = "HS256"
 _ISSUER = "phikat"
 DEVICE_TOKEN_PREFIX = "phk_dev_"  # noqa: S105 (a prefix, not a secret)
+REFRESH_TOKEN_PREFIX = "phk_rt_"  # noqa: S105
 
 
 def hash_password(password: str) -> str:
@@ -86,35 +87,46 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
 
 
 @dataclass(frozen=True)
-class DeviceTokenParts:
+class OpaqueTokenParts:
     token_id: uuid.UUID
     secret: str
 
 
-def new_device_token(token_id: uuid.UUID) -> tuple[str, str]:
-    """A fresh elder device token and the hash to store (the token is shown once)."""
+def new_opaque_token(prefix: str, token_id: uuid.UUID) -> tuple[str, str]:
+    """``<prefix><id hex>.<secret>`` and the hash to store (the token itself is shown once).
+
+    The id finds the row without a scan; only the secret's hash is kept.
+    """
     secret = secrets.token_urlsafe(32)
-    return f"{DEVICE_TOKEN_PREFIX}{token_id.hex}.{secret}", hash_device_secret(secret)
+    return f"{prefix}{token_id.hex}.{secret}", hash_opaque_secret(secret)
 
 
-def hash_device_secret(secret: str) -> str:
+def hash_opaque_secret(secret: str) -> str:
     # 256 random bits need no slow hash: SHA-256 is enough and keeps SOS fast.
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def parse_device_token(token: str) -> DeviceTokenParts | None:
-    if not token.startswith(DEVICE_TOKEN_PREFIX):
+def parse_opaque_token(prefix: str, token: str) -> OpaqueTokenParts | None:
+    if not token.startswith(prefix):
         return None
-    body = token.removeprefix(DEVICE_TOKEN_PREFIX)
-    token_hex, _, secret = body.partition(".")
+    token_hex, _, secret = token.removeprefix(prefix).partition(".")
     try:
         token_id = uuid.UUID(hex=token_hex)
     except ValueError:
         return None
     if not secret:
         return None
-    return DeviceTokenParts(token_id, secret)
+    return OpaqueTokenParts(token_id, secret)
 
 
-def device_secret_matches(stored_hash: str, secret: str) -> bool:
-    return hmac.compare_digest(stored_hash, hash_device_secret(secret))
+def opaque_secret_matches(stored_hash: str, secret: str) -> bool:
+    return hmac.compare_digest(stored_hash, hash_opaque_secret(secret))
+
+
+def new_device_token(token_id: uuid.UUID) -> tuple[str, str]:
+    """A fresh elder device token and the hash to store."""
+    return new_opaque_token(DEVICE_TOKEN_PREFIX, token_id)
+
+
+def parse_device_token(token: str) -> OpaqueTokenParts | None:
+    return parse_opaque_token(DEVICE_TOKEN_PREFIX, token)

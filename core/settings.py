@@ -20,7 +20,11 @@ class Settings(BaseSettings):
     # service refuses to start with it unless ``allow_insecure_secret`` is set.
     secret_key: SecretStr = SecretStr("dev-insecure-secret-change-me")
     allow_insecure_secret: bool = False
-    access_token_ttl_s: int = Field(default=3600, ge=60)
+    # Staff access tokens are short-lived; the apps renew them with a refresh token
+    # (rotated on every use) that lasts while the phone is used at least once a fortnight.
+    access_token_ttl_s: int = Field(default=900, ge=10)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    refresh_reuse_grace_s: int = Field(default=30, ge=0)
 
     # Request bodies above these sizes are refused with 413 before they are read.
     max_body_bytes: int = 256 * 1024

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound, Unauthenticated
 from core.principal import Principal, PrincipalKind
-from core.security import device_secret_matches, new_device_token, parse_device_token
+from core.security import new_device_token, opaque_secret_matches, parse_device_token
 from core.signals import REVOCATIONS_CHANNEL, device_key, notify
 from dispatch.models import Elder, ElderDeviceToken
 from dispatch.schemas import Contact, DeviceTokenOut, ElderCreate, ElderOut, PointOut
@@ -121,7 +121,7 @@ async def authenticate_device(session: AsyncSession, token: str) -> Principal | 
             .where(ElderDeviceToken.id == parts.token_id)
         )
     ).one_or_none()
-    if row is None or not device_secret_matches(row[0].secret_hash, parts.secret):
+    if row is None or not opaque_secret_matches(row[0].secret_hash, parts.secret):
         raise Unauthenticated("The device token is not valid.")
     record, organization_id = row
     if record.revoked_at is not None:

@@ -27,6 +27,7 @@ from dispatch.enums import (
     Outcome,
 )
 from dispatch.models import Deadline, Elder, Incident, Offer, Responder
+from dispatch.policies import get_policy
 from dispatch.policy import DispatchPolicy, Wave
 from dispatch.ranking import rank
 from dispatch.state_machine import IllegalTransition, move_incident, move_offer
@@ -225,6 +226,40 @@ async def decline(
     )
     await session.flush()
     await _after_offer_closed(session, incident, policy, replace=True)
+
+
+async def responder_removed(session: AsyncSession, *, responder_id: uuid.UUID) -> None:
+    """A responder's access was revoked: their open offers go to the next candidates at
+    once, and the officers are told about incidents they were assigned to (to reassign)."""
+    offered = await session.scalars(
+        select(Offer.incident_id).where(
+            Offer.responder_id == responder_id, Offer.state.in_(OPEN_OFFER_STATES)
+        )
+    )
+    for incident_id in list(offered):
+        incident = await lock_incident(session, incident_id)
+        offer = await _offer_of(session, incident.id, responder_id)
+        if offer is None or offer.state not in OPEN_OFFER_STATES:
+            continue
+        offer.state = move_offer(offer.state, OfferState.WITHDRAWN)
+        _record(
+            session,
+            incident,
+            "offer.withdrawn",
+            offer_id=str(offer.id),
+            responder_id=str(responder_id),
+            reason="responder_removed",
+        )
+        await session.flush()
+        policy = await get_policy(session, incident.organization_id)
+        await _after_offer_closed(session, incident, policy, replace=True)
+    assigned = await session.scalars(
+        select(Incident).where(
+            Incident.assigned_responder_id == responder_id, Incident.state.in_(ACTIVE_STATES)
+        )
+    )
+    for incident in list(assigned):
+        _record(session, incident, "responder.removed", responder_id=str(responder_id))
 
 
 async def expire_offer(

@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import FieldProblem, InvalidInput, NotFound
 from core.tenancy.models import Role, User
 from core.tenancy.service import create_user
+from core.tenancy.sessions import revoke_user_sessions
+from dispatch import engine
 from dispatch.models import Responder, ResponderZone
 from dispatch.schemas import (
     DutyStatusOut,
@@ -180,3 +182,19 @@ async def _check_zones(
             f"{len(missing)} zone id(s) are not zones of this organization",
             errors=[FieldProblem(loc=["body", loc], msg=f"unknown zone {m}") for m in missing],
         )
+
+
+async def set_access(session: AsyncSession, *, user: User, enabled: bool) -> None:
+    """Disable or re-enable a staff account. Disabling signs the person out everywhere
+    (refresh tokens revoked, live sockets closed, access tokens refused from the next
+    request) and, for a responder, takes them off duty and hands their offers on."""
+    if enabled:
+        user.disabled_at = None
+        user.failed_logins, user.locked_until = 0, None
+        return
+    if user.disabled_at is None:
+        user.disabled_at = datetime.now(UTC)
+    await revoke_user_sessions(session, user.id)
+    if user.role is Role.RESPONDER:
+        await set_duty(session, responder_id=user.id, on_duty=False)
+        await engine.responder_removed(session, responder_id=user.id)

@@ -63,6 +63,9 @@ OFFER_EVENTS = frozenset(
 
 LOCATION_EVENTS = frozenset({"responder.location", "elder.location"})
 
+# For the officers alone: a responder lost access while assigned (reassign the incident).
+OFFICER_EVENTS = frozenset({"responder.removed"})
+
 
 def _sees_location(viewer: Viewer, principal: Principal, name: str, data: dict[str, Any]) -> bool:
     """Positions are for those who need them: the elder sees who is coming, the assigned
@@ -80,6 +83,8 @@ def event_view(
     """The event's data as this viewer may see it, or None to hide the event."""
     if viewer is Viewer.OFFICER:
         return data
+    if name in OFFICER_EVENTS:
+        return None
     if name in OFFER_EVENTS:
         if viewer is Viewer.ELDER or data.get("responder_id") != str(principal.user_id):
             return None

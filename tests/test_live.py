@@ -23,6 +23,7 @@ from tests.factories import World, add_elder, bearer
 from tests.live_support import (
     ServerProcess,
     StalledClient,
+    bearer_token,
     drain,
     events_until,
     next_event,
@@ -350,6 +351,29 @@ async def test_revoking_a_device_token_closes_its_socket(
                 await asyncio.wait_for(ws.recv(), 10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
         assert time.perf_counter() - started < 3
+
+
+async def test_disabling_a_responder_closes_their_socket(
+    server: ServerProcess, client: httpx.AsyncClient, world: World
+) -> None:
+    ws, _ = await open_live(server.ws, world.responder)
+    async with ws:
+        started = time.perf_counter()
+        disabled = await client.post(
+            f"/v1/users/{world.responder_id}/disable", headers=world.officer
+        )
+        assert disabled.status_code == 200
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        assert time.perf_counter() - started < 3
+    refused = await connect(server.ws)
+    async with refused:
+        await refused.send(json.dumps({"type": "hello", "token": bearer_token(world.responder)}))
+        with pytest.raises(ConnectionClosed) as again:
+            await asyncio.wait_for(refused.recv(), 10)
+        assert again.value.rcvd is not None and again.value.rcvd.code == 4401
 
 
 async def test_heartbeats_keep_coming(settings: Settings, world: World) -> None:

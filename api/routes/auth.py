@@ -1,14 +1,26 @@
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
+from core.errors import FieldProblem, InvalidInput, Unauthenticated
 from core.security import create_access_token
+from core.settings import Settings
+from core.tenancy.models import User
 from core.tenancy.schemas import TokenOut
 from core.tenancy.service import LoginFailed, authenticate, record_login_failure
+from core.tenancy.sessions import (
+    RefreshRefused,
+    issue_refresh_token,
+    rotate_refresh_token,
+    sign_out,
+)
 from core.uow import unit_of_work
 
 router = APIRouter(tags=["auth"])
+
+TokenForm = Annotated[str | None, Form(max_length=512)]
 
 
 @router.get("/v1/me", summary="Who this token belongs to")
@@ -16,20 +28,76 @@ async def me(principal: PrincipalDep) -> dict[str, str | None]:
     return principal.public()
 
 
-@router.post("/v1/auth/token", summary="Log in (OAuth2 password form) and get a bearer token")
+@router.post(
+    "/v1/auth/token",
+    summary="Log in (OAuth2 password form) or renew with a refresh token",
+    description=(
+        "`grant_type=password` (the default) with `username` and `password`, or "
+        "`grant_type=refresh_token` with `refresh_token`. Either answers a short-lived "
+        "access token and a new single-use refresh token."
+    ),
+)
 async def token(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    username: Annotated[str, Form(max_length=320)],
-    password: Annotated[str, Form(max_length=256)],
+    grant_type: Annotated[Literal["password", "refresh_token"], Form()] = "password",
+    username: Annotated[str | None, Form(max_length=320)] = None,
+    password: Annotated[str | None, Form(max_length=256)] = None,
+    refresh_token: TokenForm = None,
 ) -> TokenOut:
+    if grant_type == "refresh_token":
+        if not refresh_token:
+            raise _missing("refresh_token")
+        return await _renew(request, session, settings, refresh_token)
+    if username is None or password is None:
+        raise _missing(
+            *(name for name, v in (("username", username), ("password", password)) if v is None)
+        )
     try:
         user = await authenticate(session, email=username, password=password)
     except LoginFailed as failed:
         async with unit_of_work(request.app.state.sessionmaker) as counting:
             await record_login_failure(counting, failed.user_id)
         raise
+    fresh = await issue_refresh_token(session, user_id=user.id, ttl_s=settings.refresh_token_ttl_s)
+    return _tokens(settings, user, fresh)
+
+
+@router.post(
+    "/v1/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Sign out on this phone: the refresh token and its successors stop working",
+)
+async def logout(
+    session: SessionDep, refresh_token: Annotated[str, Form(max_length=512)]
+) -> Response:
+    await sign_out(session, token=refresh_token)  # unknown tokens too: nothing to reveal
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+async def _renew(
+    request: Request, session: AsyncSession, settings: Settings, refresh_token: str
+) -> TokenOut:
+    # The rotation runs in its own transaction so that a refusal which revokes a
+    # stolen token's family is committed even though the answer is 401.
+    async with unit_of_work(request.app.state.sessionmaker) as rotating:
+        outcome = await rotate_refresh_token(
+            rotating,
+            token=refresh_token,
+            ttl_s=settings.refresh_token_ttl_s,
+            grace_s=settings.refresh_reuse_grace_s,
+        )
+    if outcome is RefreshRefused.REUSED:
+        raise Unauthenticated(
+            "This refresh token was already used, so its sessions are signed out; log in again."
+        )
+    if isinstance(outcome, RefreshRefused):
+        raise Unauthenticated("The refresh token is not valid or has expired; log in again.")
+    return _tokens(settings, outcome.user, outcome.refresh_token)
+
+
+def _tokens(settings: Settings, user: User, refresh_token: str) -> TokenOut:
     access_token, _ = create_access_token(
         secret=settings.secret_key.get_secret_value(),
         user_id=user.id,
@@ -37,4 +105,16 @@ async def token(
         organization_id=user.organization_id,
         ttl_s=settings.access_token_ttl_s,
     )
-    return TokenOut(access_token=access_token, expires_in=settings.access_token_ttl_s)
+    return TokenOut(
+        access_token=access_token,
+        expires_in=settings.access_token_ttl_s,
+        refresh_token=refresh_token,
+        refresh_expires_in=settings.refresh_token_ttl_s,
+    )
+
+
+def _missing(*fields: str) -> InvalidInput:
+    return InvalidInput(
+        "the form is incomplete",
+        errors=[FieldProblem(loc=["body", name], msg="Field required") for name in fields],
+    )

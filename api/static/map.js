@@ -3,7 +3,7 @@
 
 const ACTIVE = ["dispatching", "accepted", "on_scene"];
 const state = {
-  token: sessionStorage.getItem("phikat.token"),
+  token: staffSession.token(),
   org: null,
   cursor: null,          // last event id seen: a reconnect resumes after it
   socket: null,
@@ -22,12 +22,11 @@ const zoneLayer = L.featureGroup().addTo(map);
 
 async function api(path, options = {}) {
   const headers = { ...(options.headers || {}) };
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
   if (options.json !== undefined) {
     headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(options.json);
   }
-  const response = await fetch(path, { ...options, headers });
+  const response = await staffSession.fetch(path, { ...options, headers });
   if (response.status === 401) { logout(); throw new Error("unauthenticated"); }
   if (!response.ok) {
     const problem = await response.json().catch(() => ({}));
@@ -40,21 +39,18 @@ async function api(path, options = {}) {
 
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const form = new FormData(event.target);
-  const response = await fetch("/v1/auth/token", { method: "POST", body: new URLSearchParams(form) });
-  if (!response.ok) {
+  if (!(await staffSession.login(new FormData(event.target)))) {
     document.getElementById("login-error").textContent = t("badLogin");
     return;
   }
-  state.token = (await response.json()).access_token;
-  sessionStorage.setItem("phikat.token", state.token);
+  state.token = staffSession.token();
   await start();
 });
 
-function logout() {
-  sessionStorage.removeItem("phikat.token");
+async function logout() {
   state.token = null;
   if (state.socket) state.socket.close();
+  await staffSession.logout();
   location.reload();
 }
 document.getElementById("logout").addEventListener("click", logout);
@@ -242,7 +238,10 @@ function connect() {
   state.socket = socket;
   const live = document.getElementById("live");
   let chain = Promise.resolve();
-  socket.onopen = () => socket.send(JSON.stringify({ type: "hello", token: state.token, after: state.cursor }));
+  socket.onopen = async () => {
+    state.token = await staffSession.fresh();
+    socket.send(JSON.stringify({ type: "hello", token: state.token, after: state.cursor }));
+  };
   socket.onmessage = (message) => {
     const frame = JSON.parse(message.data);
     if (frame.type === "welcome") {
@@ -258,8 +257,12 @@ function connect() {
   socket.onclose = (closed) => {
     live.className = "live off";
     live.textContent = t("offline");
-    if (closed.code === 4401) { logout(); return; }
     if (!state.token) return;
+    if (closed.code === 4401) {
+      // The access token expired under the socket: renew it and resume, or sign in again.
+      staffSession.renew().then((ok) => (ok ? setTimeout(connect, 0) : logout()));
+      return;
+    }
     state.reconnects += 1;
     setTimeout(connect, state.reconnectDelayMs);  // resumes with after = state.cursor
   };

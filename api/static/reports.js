@@ -1,7 +1,6 @@
 // Response-time report: p50/p90 to first receipt, accept and arrival, per zone.
 "use strict";
 
-const token = sessionStorage.getItem("phikat.token");
 const form = document.getElementById("period");
 const LABELS = {
   th: ["ถึงโทรศัพท์ผู้ช่วย", "มีผู้รับเหตุ", "ถึงที่เกิดเหตุ"],
@@ -10,7 +9,7 @@ const LABELS = {
 let chart = null;
 
 async function get(path) {
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  const response = await staffSession.fetch(path);
   if (!response.ok) throw new Error((await response.json().catch(() => ({}))).detail || response.statusText);
   return response;
 }
@@ -64,5 +63,5 @@ const today = new Date();
 form.elements.to.value = today.toISOString().slice(0, 10);
 form.elements.from.value = new Date(today - 30 * 86400000).toISOString().slice(0, 10);
 applyI18n();
-if (!token) location.href = "/map";
+if (!staffSession.token()) location.href = "/map";
 else load().catch((error) => { document.getElementById("error").textContent = error.message; });

@@ -69,9 +69,14 @@ class UserOut(BaseModel):
     email: str
     phone: str | None
     created_at: UtcDateTime
+    disabled_at: UtcDateTime | None = None
 
 
 class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105
     expires_in: int
+    # Single use: trade it at POST /v1/auth/token (grant_type=refresh_token) for a new
+    # pair before the access token expires.
+    refresh_token: str
+    refresh_expires_in: int
