@@ -22,6 +22,7 @@ from api.routes import (
     incidents,
     orgs,
     pages,
+    privacy,
     reports,
     responders,
     sos,
@@ -35,6 +36,7 @@ from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
 from core.uow import unit_of_work
 from dispatch.deadlines import run_worker
+from dispatch.privacy.retention import run_retention
 from notifications.channels.factory import build_channels
 from notifications.live.hub import LiveHub
 from notifications.sender import Channels, run_sender
@@ -109,7 +111,7 @@ def start_workers(
     settings: Settings,
     stop: asyncio.Event,
 ) -> list[asyncio.Task[None]]:
-    """The deadline worker and the outbox sender, until ``stop`` is set."""
+    """The deadline worker, the outbox sender and the retention sweep, until ``stop``."""
     return [
         asyncio.create_task(
             run_worker(sessionmaker, stop=stop, poll_interval_s=settings.worker_poll_s),
@@ -118,6 +120,15 @@ def start_workers(
         asyncio.create_task(
             run_sender(sessionmaker, channels, stop=stop, poll_interval_s=settings.sender_poll_s),
             name="outbox-sender",
+        ),
+        asyncio.create_task(
+            run_retention(
+                sessionmaker,
+                stop=stop,
+                retention_days=settings.location_retention_days,
+                interval_s=settings.retention_sweep_s,
+            ),
+            name="retention-sweep",
         ),
     ]
 
@@ -155,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         zones,
         responders,
         elders,
+        privacy,
         devices,
         sos,
         incidents,

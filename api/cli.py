@@ -1,4 +1,4 @@
-"""The ``phikat`` command: serve, db upgrade, demo, zones import."""
+"""The ``phikat`` command: serve, worker, db upgrade, demo, zones import, privacy purge."""
 
 import asyncio
 import logging
@@ -16,11 +16,13 @@ from rich.table import Table
 from api.app import start_workers
 from api.demo import DemoLogins, seed_demo
 from api.simulator import SimulationConfig, simulate
+from core import log_redaction
 from core.db import create_engine, create_sessionmaker
 from core.errors import DomainError
 from core.migrations import upgrade_to_head
 from core.settings import get_settings
 from core.tenancy.service import get_organization_by_code
+from dispatch.privacy.retention import PurgeReport, purge_expired_trails
 from geo.bulk_import import ImportReport, check_document, import_features, stream_features
 from geo.geojson import DocumentError
 from notifications.channels.factory import build_channels
@@ -30,8 +32,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 zones_app = typer.Typer(help="Care zones.", no_args_is_help=True)
+privacy_app = typer.Typer(help="Personal data (PDPA).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(zones_app, name="zones")
+app.add_typer(privacy_app, name="privacy")
 console = Console()
 err = Console(stderr=True)
 
@@ -44,6 +48,7 @@ def _configure_logging() -> None:
         level=get_settings().log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    log_redaction.install()
 
 
 @app.command()
@@ -83,6 +88,38 @@ def db_upgrade() -> None:
     _configure_logging()
     upgrade_to_head(get_settings().database_url)
     console.print("[green]database schema is at head[/green]")
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Keep trails this many days (default PHIKAT_LOCATION_RETENTION_DAYS)"
+        ),
+    ] = None,
+) -> None:
+    """Delete the location trails of incidents closed longer ago than the retention period
+    (what every worker also does every PHIKAT_RETENTION_SWEEP_S); prints what it deleted."""
+    _configure_logging()
+    settings = get_settings()
+    retention_days = days or settings.location_retention_days
+
+    async def run() -> PurgeReport:
+        engine = create_engine(settings.database_url)
+        try:
+            return await purge_expired_trails(
+                create_sessionmaker(engine), retention_days=retention_days
+            )
+        finally:
+            await engine.dispose()
+
+    report = asyncio.run(run())
+    console.print(
+        f"incidents closed before {report.cutoff.isoformat(timespec='seconds')} "
+        f"({retention_days} days): deleted the trails of {report.incidents} incidents, "
+        f"{report.positions} positions and {report.sos_fixes} positions of repeated SOS presses"
+    )
 
 
 SpeedOpt = Annotated[float, typer.Option(help="Simulated time runs this many times faster")]

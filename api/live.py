@@ -25,8 +25,10 @@ from core.settings import Settings
 from core.signals import device_key, user_key
 from core.types import format_utc, utcnow
 from core.uow import unit_of_work
+from dispatch.enums import AccessKind
 from dispatch.incidents import load_facts
 from dispatch.locations import mark_received
+from dispatch.privacy.medical_access import carries_medical, record_access
 from dispatch.visibility import IncidentFacts, event_view, viewer_of
 from notifications.live.hub import Batch, LiveEvent, LiveHub, Subscription
 
@@ -144,7 +146,30 @@ class LiveConnection:
             data = visible_data(self.principal, batch.context, event)
             if data is not None:
                 await self.send(event_frame(event, data))
+                if carries_medical(event.name, data):
+                    await self._log_medical_read(batch.context, event)
             self.cursor = event.id
+
+    async def _log_medical_read(
+        self, facts: dict[uuid.UUID, IncidentFacts], event: LiveEvent
+    ) -> None:
+        """The escalation dossier (medical facts, contacts) reached this socket: logged
+        like a read over HTTP. After the send: a failing log never holds back a dossier."""
+        fact = facts.get(event.incident_id) if event.incident_id else None
+        if fact is None or fact.elder_id is None:
+            return
+        try:
+            async with unit_of_work(self.sessionmaker) as session:
+                record_access(
+                    session,
+                    principal=self.principal,
+                    organization_id=event.organization_id,
+                    elder_id=fact.elder_id,
+                    incident_id=event.incident_id,
+                    what=AccessKind.LIVE,
+                )
+        except Exception:
+            log.exception("could not log the medical read of event %s", event.id)
 
     async def run(self, after: int | None) -> tuple[int, str]:
         """Serve the socket until it must close; returns the close code and reason."""

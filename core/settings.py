@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     refresh_reuse_grace_s: int = Field(default=30, ge=0)
 
+    # Rate limits, per device or account, answered 429 + Retry-After. Each is a bucket of
+    # that many requests refilled evenly over a minute. SOS: only presses that join an
+    # active incident count against it (an SOS that opens one is never refused).
+    sos_presses_per_min: int = Field(default=6, ge=1)
+    locations_per_min: int = Field(default=30, ge=1)
+    offer_actions_per_min: int = Field(default=20, ge=1)
+
     # Request bodies above these sizes are refused with 413 before they are read.
     max_body_bytes: int = 256 * 1024
     max_zone_import_bytes: int = 4 * 1024 * 1024
@@ -65,6 +72,11 @@ class Settings(BaseSettings):
     sms_template: str = '{"to": "{to}", "text": "{text}"}'
     sms_auth_header: SecretStr | None = None
     sender_poll_s: float = Field(default=0.2, gt=0, le=10)
+
+    # PDPA: positions reported during an incident (its trail) are deleted this many days
+    # after it closed; the sweep runs in every worker this often (any number may run).
+    location_retention_days: int = Field(default=30, ge=1, le=3650)
+    retention_sweep_s: float = Field(default=3600.0, gt=0)
     log_level: str = "INFO"
 
     @property

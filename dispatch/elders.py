@@ -12,7 +12,14 @@ from core.principal import Principal, PrincipalKind
 from core.security import new_device_token, opaque_secret_matches, parse_device_token
 from core.signals import REVOCATIONS_CHANNEL, device_key, notify
 from dispatch.models import Elder, ElderDeviceToken
-from dispatch.schemas import Contact, DeviceTokenOut, ElderCreate, ElderOut, PointOut
+from dispatch.schemas import (
+    Contact,
+    DeviceTokenOut,
+    ElderCreate,
+    ElderOut,
+    ElderSummary,
+    PointOut,
+)
 from geo.points import point_wkt
 
 
@@ -58,8 +65,9 @@ def elder_home(elder: Elder) -> PointOut:
     return PointOut(lat=pt.y, lon=pt.x)
 
 
-def elder_out(elder: Elder) -> ElderOut:
-    return ElderOut(
+def elder_summary(elder: Elder) -> ElderSummary:
+    """The elder without medical facts or contacts (lists)."""
+    return ElderSummary(
         id=elder.id,
         organization_id=elder.organization_id,
         name=elder.name,
@@ -67,13 +75,21 @@ def elder_out(elder: Elder) -> ElderOut:
         home=elder_home(elder),
         address=elder.address,
         dependency_group=elder.dependency_group,
+        language=elder.language,
+        created_at=elder.created_at,
+    )
+
+
+def elder_out(elder: Elder) -> ElderOut:
+    """The whole record, medical facts and contacts included: log the read
+    (``dispatch.privacy.medical_access``)."""
+    return ElderOut(
+        **elder_summary(elder).model_dump(),
         conditions=elder.conditions,
         medications=elder.medications,
         allergies=elder.allergies,
         blood_type=elder.blood_type,
         contacts=[Contact.model_validate(c) for c in elder.contacts],
-        language=elder.language,
-        created_at=elder.created_at,
     )
 
 

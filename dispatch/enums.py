@@ -66,3 +66,14 @@ class EscalationLevel(enum.IntEnum):
     RESPONDERS = 0
     OFFICERS = 1
     FALLBACK = 2
+
+
+class AccessKind(enum.StrEnum):
+    """What disclosed an elder's medical facts or contacts (the medical-access log)."""
+
+    ELDER = "elder"  # GET /v1/elders/{id}
+    ENROLMENT = "enrolment"  # the answer to enrolling the elder
+    INCIDENT = "incident"  # an incident with its medical details (and escalation dossier)
+    LIVE = "live"  # the escalation dossier sent on a live socket
+    EXPORT = "export"  # everything held on the elder
+    ERASURE = "erasure"  # not a read: who erased the record, and when

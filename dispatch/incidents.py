@@ -15,9 +15,17 @@ from core.principal import Principal
 from core.tenancy.models import Organization, User
 from dispatch import engine
 from dispatch.elders import elder_home
-from dispatch.enums import ACTIVE_STATES, IncidentState, LocationSource, OfferState, Trigger
+from dispatch.enums import (
+    ACTIVE_STATES,
+    AccessKind,
+    IncidentState,
+    LocationSource,
+    OfferState,
+    Trigger,
+)
 from dispatch.models import Elder, Incident, Offer, Responder
 from dispatch.policies import get_policy
+from dispatch.privacy.medical_access import record_access
 from dispatch.responders import last_location_out
 from dispatch.schemas import (
     Contact,
@@ -294,7 +302,9 @@ def _offer_out(offer: Offer) -> OfferOut:
     )
 
 
-async def _responder_brief(session: AsyncSession, responder_id: uuid.UUID) -> ResponderBrief | None:
+async def _responder_brief(
+    session: AsyncSession, responder_id: uuid.UUID, *, with_location: bool
+) -> ResponderBrief | None:
     row = (
         await session.execute(
             select(Responder, User)
@@ -305,19 +315,28 @@ async def _responder_brief(session: AsyncSession, responder_id: uuid.UUID) -> Re
     if row is None:
         return None
     responder, user = row
-    location = last_location_out(responder)
+    location = last_location_out(responder) if with_location else None
     return ResponderBrief(
         id=responder.id, name=user.name, phone=user.phone, kind=responder.kind, location=location
     )
 
 
 async def incident_view(
-    session: AsyncSession, incident: Incident, *, viewer: Viewer, principal: Principal
+    session: AsyncSession,
+    incident: Incident,
+    *,
+    viewer: Viewer,
+    principal: Principal,
+    access: AccessKind | None = AccessKind.INCIDENT,
 ) -> IncidentOut:
-    """The incident as this viewer may see it: medical details and others' offers filtered."""
-    elder = await session.get(Elder, incident.elder_id)
+    """The incident as this viewer may see it: medical details and others' offers filtered.
+
+    When the view carries the elder's medical details, the read is logged as ``access``
+    (None: the caller logs it, e.g. once for a whole export).
+    """
+    elder = await session.get(Elder, incident.elder_id) if incident.elder_id else None
     org = await session.get(Organization, incident.organization_id)
-    assert elder is not None and org is not None
+    assert org is not None
     offers = list(
         await session.scalars(
             select(Offer).where(Offer.incident_id == incident.id).order_by(Offer.sent_at, Offer.id)
@@ -341,7 +360,16 @@ async def incident_view(
                 )
             )
     medical = None
-    if sees_medical(viewer, incident.state):
+    if elder is not None and sees_medical(viewer, incident.state):
+        if access is not None:
+            record_access(
+                session,
+                principal=principal,
+                organization_id=incident.organization_id,
+                elder_id=elder.id,
+                incident_id=incident.id,
+                what=access,
+            )
         medical = ElderMedical(
             conditions=elder.conditions,
             medications=elder.medications,
@@ -349,7 +377,7 @@ async def incident_view(
             blood_type=elder.blood_type,
             contacts=[Contact.model_validate(c) for c in elder.contacts],
         )
-    summary = await _summary(session, incident, elder.name)
+    summary = await _summary(session, incident, elder.name if elder else None)
     return IncidentOut(
         **summary.model_dump(),
         organization_id=incident.organization_id,
@@ -365,9 +393,22 @@ async def incident_view(
             language=elder.language,
             home=elder_home(elder),
             medical=medical,
-        ),
+        )
+        if elder is not None
+        else None,
         responder=(
-            await _responder_brief(session, incident.assigned_responder_id)
+            await _responder_brief(
+                session,
+                incident.assigned_responder_id,
+                # Their position follows responder.location's rule: not for the merely offered.
+                with_location=event_view(
+                    viewer,
+                    principal,
+                    "responder.location",
+                    {"responder_id": str(incident.assigned_responder_id)},
+                )
+                is not None,
+            )
             if incident.assigned_responder_id
             else None
         ),
@@ -391,7 +432,9 @@ def _trail_point(event: EventOut) -> TrailPoint:
     )
 
 
-async def _summary(session: AsyncSession, incident: Incident, elder_name: str) -> IncidentSummary:
+async def _summary(
+    session: AsyncSession, incident: Incident, elder_name: str | None
+) -> IncidentSummary:
     return IncidentSummary(
         id=incident.id,
         state=incident.state,
@@ -422,7 +465,8 @@ async def list_incidents(
 ) -> list[IncidentSummary]:
     stmt = (
         select(Incident, Elder.name)
-        .join(Elder, Elder.id == Incident.elder_id)
+        # An erased elder's incidents stay (anonymous) in the list.
+        .outerjoin(Elder, Elder.id == Incident.elder_id)
         .where(Incident.organization_id == organization_id)
         .order_by(Incident.created_at.desc(), Incident.id)
         .limit(limit)

@@ -22,9 +22,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from core.principal import PrincipalKind
 from core.types import created_at_column, enum_column_kwargs, new_id
 from dispatch.enums import (
     ACTIVE_STATES,
+    AccessKind,
     DeadlineKind,
     IncidentState,
     Language,
@@ -133,6 +135,12 @@ class Incident(Base):
             postgresql_where=text(f"state in ({_active_states_sql})"),
         ),
         Index("ix_incident_organization_id_created_at", "organization_id", "created_at"),
+        # Closed incidents whose location trail the retention sweep has yet to delete.
+        Index(
+            "ix_incident_trail_due",
+            "closed_at",
+            postgresql_where=text("closed_at is not null and trail_purged_at is null"),
+        ),
         CheckConstraint("escalation_level >= 0", name="escalation_level"),
         CheckConstraint("battery_pct is null or battery_pct between 0 and 100", name="battery"),
     )
@@ -141,7 +149,8 @@ class Incident(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organization.id", ondelete="CASCADE")
     )
-    elder_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("elder.id", ondelete="CASCADE"))
+    # NULL once the elder's record was erased: the incident stays, anonymous, for statistics.
+    elder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("elder.id", ondelete="CASCADE"))
     zone_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("care_zone.id", ondelete="SET NULL"), index=True
     )
@@ -177,6 +186,8 @@ class Incident(Base):
     on_scene_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # When the retention sweep (or an erasure) deleted the positions reported during it.
+    trail_purged_at: Mapped[datetime | None]
 
 
 class SosRequest(Base):
@@ -262,3 +273,30 @@ class DispatchPolicyRow(Base):
     )
     policy: Mapped[dict[str, Any]] = mapped_column(JSONB)
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
+
+
+class MedicalAccess(Base):
+    """One disclosure of an elder's medical facts or contacts: who, when, through what.
+
+    Holds no medical data. ``elder_id`` and ``incident_id`` carry no foreign key: the log
+    outlives an erased elder (it is the record of who saw the data before).
+    """
+
+    __tablename__ = "medical_access"
+    __table_args__ = (Index("ix_medical_access_elder_id_at", "elder_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.clock_timestamp())
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE")
+    )
+    elder_id: Mapped[uuid.UUID]
+    incident_id: Mapped[uuid.UUID | None]
+    principal_kind: Mapped[PrincipalKind] = mapped_column(
+        Enum(PrincipalKind, name="principal_kind", **enum_column_kwargs(PrincipalKind))
+    )
+    user_id: Mapped[uuid.UUID | None]
+    device_token_id: Mapped[uuid.UUID | None]
+    what: Mapped[AccessKind] = mapped_column(
+        Enum(AccessKind, name="access_kind", **enum_column_kwargs(AccessKind))
+    )

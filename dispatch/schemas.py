@@ -147,7 +147,10 @@ class ElderCreate(BaseModel):
     language: Language = Language.TH
 
 
-class ElderOut(BaseModel):
+class ElderSummary(BaseModel):
+    """An elder in a list: no medical facts or contacts (those are one elder at a time,
+    and every such read is logged)."""
+
     id: uuid.UUID
     organization_id: uuid.UUID
     name: str
@@ -155,13 +158,16 @@ class ElderOut(BaseModel):
     home: PointOut
     address: str | None
     dependency_group: int
+    language: Language
+    created_at: UtcDateTime
+
+
+class ElderOut(ElderSummary):
     conditions: list[str]
     medications: list[str]
     allergies: list[str]
     blood_type: str | None
     contacts: list[Contact]
-    language: Language
-    created_at: UtcDateTime
 
 
 class DeviceTokenCreate(BaseModel):
@@ -278,8 +284,8 @@ class IncidentSummary(BaseModel):
     location: PointOut
     location_source: LocationSource
     zone: ZoneRef | None
-    elder_id: uuid.UUID
-    elder_name: str
+    elder_id: uuid.UUID | None = Field(description="null once the elder's record was erased")
+    elder_name: str | None
     assigned_responder_id: uuid.UUID | None
     created_at: UtcDateTime
     accepted_at: UtcDateTime | None
@@ -295,7 +301,7 @@ class IncidentOut(IncidentSummary):
     battery_pct: int | None
     note: str | None
     fallback_phone: str
-    elder: ElderInIncident
+    elder: ElderInIncident | None = Field(description="null once the elder's record was erased")
     responder: ResponderBrief | None
     offers: list[OfferOut]
     events: list[EventOut]

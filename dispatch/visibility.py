@@ -26,7 +26,7 @@ class Viewer(enum.StrEnum):
 @dataclass(frozen=True)
 class IncidentFacts:
     organization_id: uuid.UUID
-    elder_id: uuid.UUID
+    elder_id: uuid.UUID | None  # None: the elder's record was erased
     state: IncidentState
     assigned_responder_id: uuid.UUID | None
     offered_responder_ids: frozenset[uuid.UUID]

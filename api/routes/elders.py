@@ -8,12 +8,21 @@ from core.tenancy.service import get_organization
 from dispatch.elders import (
     create_elder,
     elder_out,
+    elder_summary,
     get_elder,
     issue_device_token,
     list_elders,
     revoke_device_token,
 )
-from dispatch.schemas import DeviceTokenCreate, DeviceTokenOut, ElderCreate, ElderOut
+from dispatch.enums import AccessKind
+from dispatch.privacy.medical_access import record_access
+from dispatch.schemas import (
+    DeviceTokenCreate,
+    DeviceTokenOut,
+    ElderCreate,
+    ElderOut,
+    ElderSummary,
+)
 
 router = APIRouter(tags=["elders"])
 
@@ -26,23 +35,44 @@ async def post_elder(
 ) -> ElderOut:
     require_org(principal, org_id, OFFICER)
     await get_organization(session, org_id)
-    return elder_out(await create_elder(session, organization_id=org_id, data=data))
+    elder = await create_elder(session, organization_id=org_id, data=data)
+    record_access(
+        session,
+        principal=principal,
+        organization_id=org_id,
+        elder_id=elder.id,
+        what=AccessKind.ENROLMENT,
+    )
+    return elder_out(elder)
 
 
-@router.get("/v1/orgs/{org_id}/elders", summary="The organization's elders")
+@router.get(
+    "/v1/orgs/{org_id}/elders",
+    summary="The organization's elders (no medical facts or contacts: see one elder)",
+)
 async def get_elders(
     org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> list[ElderOut]:
+) -> list[ElderSummary]:
     require_org(principal, org_id, OFFICER)
-    return [elder_out(e) for e in await list_elders(session, org_id)]
+    return [elder_summary(e) for e in await list_elders(session, org_id)]
 
 
-@router.get("/v1/elders/{elder_id}", summary="One elder, with medical details (officers)")
+@router.get(
+    "/v1/elders/{elder_id}",
+    summary="One elder, with medical details (officers; every read is logged)",
+)
 async def get_one_elder(
     elder_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
 ) -> ElderOut:
     elder = await get_elder(session, elder_id)
     require_org_object(principal, elder.organization_id, OFFICER, what="elder")
+    record_access(
+        session,
+        principal=principal,
+        organization_id=elder.organization_id,
+        elder_id=elder.id,
+        what=AccessKind.ELDER,
+    )
     return elder_out(elder)
 
 

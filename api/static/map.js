@@ -95,7 +95,7 @@ function drawIncident(incident) {
     marker.setLatLng(at);
     marker.setIcon(incidentIcon(incident));
   }
-  marker.bindTooltip(`${incident.elder_name} · ${t(incident.state)} · ${ageText(incident.created_at)}`);
+  marker.bindTooltip(`${escapeHtml(incident.elder_name ?? "—")} · ${t(incident.state)} · ${ageText(incident.created_at)}`);
   renderList();
 }
 
@@ -108,7 +108,7 @@ function renderList() {
   for (const incident of open) {
     const item = document.createElement("li");
     item.innerHTML = `<span class="badge ${incident.state}">${t(incident.state)}</span> `
-      + `${escapeHtml(incident.elder_name)} · ${ageText(incident.created_at)}`;
+      + `${escapeHtml(incident.elder_name ?? "—")} · ${ageText(incident.created_at)}`;
     item.addEventListener("click", () => showIncident(incident.id));
     list.appendChild(item);
   }
@@ -139,13 +139,13 @@ async function showIncident(id) {
   const responders = [...state.responders.entries()];
   const names = new Map(responders.map(([rid, r]) => [rid, r.name]));
   const last = incident.trail.filter((p) => p.source === "responder").pop();
-  const medical = incident.elder.medical;
+  const medical = incident.elder ? incident.elder.medical : null; // null: erased (PDPA)
   const detail = document.getElementById("detail");
   detail.hidden = false;
   document.getElementById("list").hidden = true;
   detail.innerHTML = `
     <button type="button" id="back">← ${t("back")}</button>
-    <h2>${escapeHtml(incident.elder.name)} <span class="badge ${incident.state}">${t(incident.state)}</span></h2>
+    <h2>${escapeHtml(incident.elder ? incident.elder.name : "—")} <span class="badge ${incident.state}">${t(incident.state)}</span></h2>
     <p>${incident.zone ? escapeHtml(incident.zone.name) : "—"} · ${ageText(incident.created_at)} · ${t("level")}: ${incident.escalation_level}</p>
     ${medical ? `<p><b>${t("medical")}:</b> ${escapeHtml(medical.conditions.join(", "))}; ${escapeHtml(medical.medications.join(", "))}; ${escapeHtml(medical.allergies.join(", "))} ${escapeHtml(medical.blood_type || "")}</p>` : ""}
     ${incident.responder ? `<p><b>${t("responder")}:</b> ${escapeHtml(incident.responder.name)} ${escapeHtml(incident.responder.phone || "")}
