@@ -53,8 +53,10 @@ def problem(
     slug: str,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    extensions: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
+        **(extensions or {}),
         "type": f"urn:phikat:problem:{slug}",
         "title": title,
         "status": status,
@@ -83,7 +85,15 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     errors = None
     if isinstance(exc, InvalidInput):
         errors = [{"loc": e.loc, "msg": e.msg} for e in exc.errors]
-    return problem(status, exc.title, exc.detail, slug=slug, errors=errors, headers=headers)
+    return problem(
+        status,
+        exc.title,
+        exc.detail,
+        slug=slug,
+        errors=errors,
+        headers=headers,
+        extensions={k: str(v) for k, v in exc.extra.items()},
+    )
 
 
 def _clean_loc(loc: tuple[Any, ...]) -> list[str | int]:

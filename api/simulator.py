@@ -11,6 +11,7 @@ import asyncio
 import logging
 import math
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +23,7 @@ from api.staff_auth import StaffAuth
 log = logging.getLogger("phikat.simulator")
 
 MOTORBIKE_M_PER_S = 30 / 3.6  # ~30 km/h on village roads
+REPORT_EVERY_S = 2.5
 METRES_PER_DEG_LAT = 110_600.0
 OUTCOMES = ["treated_on_scene", "treated_on_scene", "transported", "false_alarm"]
 
@@ -67,6 +69,7 @@ class ResponderAgent:
     position: Position
     seen_offers: set[str] = field(default_factory=set)
     busy: bool = False
+    reported_at: float = -math.inf
 
 
 class Simulator:
@@ -166,6 +169,12 @@ class Simulator:
             await self._sleep(self.rng.expovariate(1 / self.config.sos_every_s))
 
     async def _report_position(self, agent: ResponderAgent) -> None:
+        # A polite app: however fast the simulation runs, at most one fix every
+        # REPORT_EVERY_S of real time (the server limits location updates per minute).
+        now = time.monotonic()
+        if now - agent.reported_at < REPORT_EVERY_S:
+            return
+        agent.reported_at = now
         await self.client.post(
             "/v1/responders/me/location",
             json={"lat": agent.position.lat, "lon": agent.position.lon, "accuracy_m": 8},

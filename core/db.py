@@ -32,6 +32,8 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
+        # Errors and logs never carry statement parameters: they hold personal data.
+        hide_parameters=True,
         connect_args={"options": "-c timezone=UTC"},
     )
 

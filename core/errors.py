@@ -5,7 +5,8 @@ from typing import Any
 
 
 class DomainError(Exception):
-    """Base of every error a client can cause; ``detail`` is safe to show."""
+    """Base of every error a client can cause; ``detail`` is safe to show, and so is
+    ``extra``: extension members of the problem document (RFC 9457 §3.2)."""
 
     title = "Request refused"
 
@@ -50,6 +51,6 @@ class InvalidInput(DomainError):
 class TooManyRequests(DomainError):
     title = "Too many requests"
 
-    def __init__(self, detail: str, *, retry_after_s: int) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, *, retry_after_s: int, **extra: Any) -> None:
+        super().__init__(detail, **extra)
         self.retry_after_s = retry_after_s

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound
+from core.errors import Conflict, NotFound, TooManyRequests
+from core.rate_limit import Rate, take
 from core.tenancy.models import Organization
 from dispatch.enums import LocationSource
 from dispatch.incidents import active_incident, join_incident, open_incident
@@ -43,12 +44,19 @@ async def receive_sos(
     idempotency_key: str | None,
     payload: SosIn,
     max_accuracy_m: float,
+    limit_key: str,
+    press_rate: Rate,
 ) -> SosResult:
     """Open an incident for the elder, join the active one, or replay a retry.
 
     The elder's row is locked first, so concurrent presses from one phone are
     handled one after another: a retry finds the first one's record, a second
     press finds the incident the first opened.
+
+    Rate: a retry (same Idempotency-Key) is never counted, and a press that opens
+    an incident is never refused; presses that join the active incident beyond
+    ``press_rate`` (counted per ``limit_key``, the device) are 429 and name the
+    incident, which is being handled already.
     """
     elder = await session.get(Elder, elder_id, with_for_update=True)
     if elder is None:
@@ -76,6 +84,7 @@ async def receive_sos(
 
     active = await active_incident(session, elder.id)
     if active is not None:
+        await _count_press(session, limit_key, press_rate, joining=active)
         await join_incident(
             session,
             active,
@@ -89,6 +98,7 @@ async def receive_sos(
         )
         outcome, incident = SosOutcome.JOINED, active
     else:
+        await _count_press(session, limit_key, press_rate, joining=None)
         incident = await open_incident(
             session,
             elder=elder,
@@ -115,6 +125,20 @@ async def receive_sos(
         await session.flush()
     body = await _sos_out(session, incident, elder, org, joined=outcome == SosOutcome.JOINED)
     return SosResult(outcome, body)
+
+
+async def _count_press(
+    session: AsyncSession, key: str, rate: Rate, *, joining: Incident | None
+) -> None:
+    try:
+        await take(session, key, rate, what="SOS presses", force=joining is None)
+    except TooManyRequests as limited:
+        assert joining is not None
+        raise TooManyRequests(
+            f"{limited.detail}. Help is already being sent for incident {joining.id}.",
+            retry_after_s=limited.retry_after_s,
+            incident_id=joining.id,
+        ) from None
 
 
 async def _sos_out(

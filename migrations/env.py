@@ -5,6 +5,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import async_engine_from_config
 
+from core import rate_limit
 from core.db import Base
 from core.events import models as event_models
 from core.tenancy import models as tenancy_models
@@ -13,7 +14,14 @@ from geo import models as geo_models
 from notifications import models as notification_models
 
 # Autogenerate sees only the tables whose modules are imported: all of them.
-MODEL_MODULES = (event_models, tenancy_models, geo_models, dispatch_models, notification_models)
+MODEL_MODULES = (
+    event_models,
+    tenancy_models,
+    rate_limit,
+    geo_models,
+    dispatch_models,
+    notification_models,
+)
 
 config = context.config
 target_metadata = Base.metadata

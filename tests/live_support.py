@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
@@ -28,7 +28,7 @@ def free_port() -> int:
 class ServerProcess:
     """`phikat serve` on a loopback port, sharing the tests' database and secret."""
 
-    def __init__(self, settings: Settings, **env: str) -> None:
+    def __init__(self, settings: Settings, output: IO[bytes] | None = None, /, **env: str) -> None:
         self.port = free_port()
         self.http = f"http://127.0.0.1:{self.port}"
         self.ws = f"ws://127.0.0.1:{self.port}/v1/live"
@@ -44,6 +44,8 @@ class ServerProcess:
             [sys.executable, "-m", "api", "serve", "--port", str(self.port)],
             env=environ,
             stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

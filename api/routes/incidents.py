@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.policy import OFFICER, RESPONDER, require_incident_viewer, require_kind, require_org
+from api.rate_limits import LOCATIONS, OFFER_ACTIONS
 from core.principal import Principal
 from dispatch import engine
 from dispatch.enums import IncidentState
@@ -31,7 +32,7 @@ from dispatch.schemas import (
     OfferForResponder,
     ResolveIn,
 )
-from dispatch.visibility import Viewer
+from dispatch.visibility import Viewer, viewer_of
 
 router = APIRouter(tags=["SOS and incidents"])
 
@@ -74,8 +75,16 @@ async def post_incident(
     if not created:
         response.status_code = status.HTTP_200_OK
     await session.flush()
-    viewer = Viewer.OFFICER if principal.kind is not RESPONDER else Viewer.OFFERED
-    return await incident_view(session, incident, viewer=viewer, principal=principal)
+    # The caller's relation to the incident, as GET /v1/incidents/{id} sees it.
+    viewer = viewer_of(principal, await incident_facts(session, incident))
+    view = await incident_view(
+        session, incident, viewer=viewer or Viewer.OFFERED, principal=principal
+    )
+    if viewer is None:
+        # A responder neither offered nor assigned (GET answers them 404) learns that the
+        # incident is open and its state, not its timeline or who is coming.
+        return view.model_copy(update={"responder": None, "offers": [], "events": [], "trail": []})
+    return view
 
 
 @router.get("/v1/orgs/{org_id}/incidents", summary="The organization's incidents, newest first")
@@ -109,6 +118,7 @@ async def get_one_incident(
 @router.post(
     "/v1/incidents/{incident_id}/accept",
     summary="Accept an offer: 200 when you win, 409 when someone else already did",
+    dependencies=[OFFER_ACTIONS],
 )
 async def accept(
     incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
@@ -128,6 +138,7 @@ async def accept(
     "/v1/incidents/{incident_id}/decline",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Decline an offer; the next candidate is offered at once",
+    dependencies=[OFFER_ACTIONS],
 )
 async def decline(incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
     require_kind(principal, RESPONDER)
@@ -217,6 +228,7 @@ async def escalate(
     "/v1/incidents/{incident_id}/locations",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="A position during the incident (the elder's device or the assigned responder)",
+    dependencies=[LOCATIONS],
 )
 async def post_incident_location(
     incident_id: uuid.UUID,

@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.policy import OFFICER, RESPONDER, require_kind, require_org
+from api.rate_limits import LOCATIONS
 from core.tenancy.service import get_organization
 from dispatch.locations import responder_moved
 from dispatch.responders import create_responder, list_responders, set_duty
@@ -46,6 +47,7 @@ async def put_status(
     "/v1/responders/me/location",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Report the responder's position (an older fix than the last is ignored)",
+    dependencies=[LOCATIONS],
 )
 async def post_location(
     data: LocationIn, session: SessionDep, principal: PrincipalDep, settings: SettingsDep

@@ -1,0 +1,23 @@
+"""Route-level rate limits: a dependency that counts the call against its caller."""
+
+from typing import Any
+
+from fastapi import Depends
+
+from api.deps import PrincipalDep, SessionDep, SettingsDep
+from core.rate_limit import Rate, take
+
+
+def per_caller(setting: str, *, what: str) -> Any:
+    """Limit a route per device or account to ``settings.<setting>`` calls a minute."""
+
+    async def count(session: SessionDep, principal: PrincipalDep, settings: SettingsDep) -> None:
+        caller = principal.user_id or principal.device_token_id
+        rate = Rate(int(getattr(settings, setting)))
+        await take(session, f"{setting}:{caller}", rate, what=what)
+
+    return Depends(count)
+
+
+LOCATIONS = per_caller("locations_per_min", what="location updates")
+OFFER_ACTIONS = per_caller("offer_actions_per_min", what="accepts and declines")
