@@ -128,6 +128,27 @@ async def test_an_offer_push_is_the_request_google_expects(
     assert len(for_token(google, token)) == 1  # never again after a success
 
 
+async def test_an_escalation_is_pushed_to_the_officers_phones(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    token = f"officer-{uuid.uuid4().hex}"
+    await register(client, world.officer, token)
+    incident = await sos(client, world)
+    escalated = await client.post(f"/v1/incidents/{incident}/escalate", headers=world.officer)
+    assert escalated.status_code == 200, escalated.text
+    await drain(sessionmaker, channels)
+    (request,) = for_token(google, token)
+    message = request["body"]["message"]  # type: ignore[index]
+    assert message["data"]["kind"] == "escalation"
+    assert message["data"]["incident_id"] == incident
+    escalations = [m for m in await outbox(sessionmaker, incident) if m.kind == "escalation"]
+    assert escalations and {m.state for m in escalations} == {"sent"}
+
+
 async def test_dead_tokens_are_pruned_and_the_officers_told(
     client: httpx.AsyncClient,
     world: World,

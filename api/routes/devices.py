@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import ELDER_DEVICE, RESPONDER, require_kind
+from api.policy import ELDER_DEVICE, OFFICER, RESPONDER, require_kind
 from notifications.devices import register_device
 from notifications.schemas import DeviceCreate, DeviceOut
 
@@ -12,11 +12,12 @@ router = APIRouter(tags=["devices"])
     "/v1/devices",
     status_code=status.HTTP_201_CREATED,
     summary="Register this phone's FCM token for push messages",
+    description="Responders get offers, elders' phones 'help is coming', officers escalations.",
 )
 async def post_device(
     data: DeviceCreate, session: SessionDep, principal: PrincipalDep
 ) -> DeviceOut:
-    require_kind(principal, RESPONDER, ELDER_DEVICE)
+    require_kind(principal, OFFICER, RESPONDER, ELDER_DEVICE)
     assert principal.organization_id is not None
     return await register_device(
         session,
