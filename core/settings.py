@@ -1,9 +1,13 @@
 """Configuration from the environment (prefix ``PHIKAT_``)."""
 
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.log_redaction import redact
 
 
 class Settings(BaseSettings):
@@ -78,6 +82,12 @@ class Settings(BaseSettings):
     location_retention_days: int = Field(default=30, ge=1, le=3650)
     retention_sweep_s: float = Field(default=3600.0, gt=0)
     log_level: str = "INFO"
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # A settings object printed in a traceback or test report never shows the
+        # database password (the other secrets are SecretStr already).
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name == "database_url" else value
 
     @property
     def uses_insecure_secret(self) -> bool:

@@ -81,3 +81,9 @@ async def test_a_server_logs_no_credential_it_was_sent(settings: Settings, world
         settings.secret_key.get_secret_value(),
     ]
     assert [s for s in secrets if s in logged] == []
+
+
+def test_settings_never_print_the_database_password() -> None:
+    settings = Settings(database_url="postgresql+psycopg://phikat:pg-Pa55@127.0.0.1/phikat")
+    assert "pg-Pa55" not in repr(settings) and "pg-Pa55" not in str(settings)
+    assert settings.database_url.endswith(":pg-Pa55@127.0.0.1/phikat")  # the value is intact
