@@ -241,15 +241,7 @@ async def responder_removed(session: AsyncSession, *, responder_id: uuid.UUID) -
         offer = await _offer_of(session, incident.id, responder_id)
         if offer is None or offer.state not in OPEN_OFFER_STATES:
             continue
-        offer.state = move_offer(offer.state, OfferState.WITHDRAWN)
-        _record(
-            session,
-            incident,
-            "offer.withdrawn",
-            offer_id=str(offer.id),
-            responder_id=str(responder_id),
-            reason="responder_removed",
-        )
+        _withdraw(session, incident, offer, reason="responder_removed")
         await session.flush()
         policy = await get_policy(session, incident.organization_id)
         await _after_offer_closed(session, incident, policy, replace=True)
@@ -292,16 +284,20 @@ async def _withdraw_open_offers(
     for offer in rows:
         if offer.id == keep:
             continue
-        offer.state = move_offer(offer.state, OfferState.WITHDRAWN)
-        _record(
-            session,
-            incident,
-            "offer.withdrawn",
-            offer_id=str(offer.id),
-            responder_id=str(offer.responder_id),
-            reason=reason,
-        )
+        _withdraw(session, incident, offer, reason=reason)
         await outgoing.offer_withdrawn(session, incident, offer)
+
+
+def _withdraw(session: AsyncSession, incident: Incident, offer: Offer, *, reason: str) -> None:
+    offer.state = move_offer(offer.state, OfferState.WITHDRAWN)
+    _record(
+        session,
+        incident,
+        "offer.withdrawn",
+        offer_id=str(offer.id),
+        responder_id=str(offer.responder_id),
+        reason=reason,
+    )
 
 
 # --- escalation -----------------------------------------------------------------
@@ -493,15 +489,7 @@ async def assign(
     if previous is not None:
         previous_offer = await _offer_of(session, incident.id, previous)
         if previous_offer is not None and previous_offer.state is OfferState.ACCEPTED:
-            previous_offer.state = move_offer(previous_offer.state, OfferState.WITHDRAWN)
-            _record(
-                session,
-                incident,
-                "offer.withdrawn",
-                offer_id=str(previous_offer.id),
-                responder_id=str(previous),
-                reason="reassigned",
-            )
+            _withdraw(session, incident, previous_offer, reason="reassigned")
     await _take(
         session,
         incident,
