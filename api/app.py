@@ -13,6 +13,7 @@ from api import live
 from api.body_limit import BodyLimitMiddleware
 from api.live import enrich
 from api.problems import install_problem_handlers
+from api.retry import RetryMiddleware
 from api.routes import (
     auth,
     devices,
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    # Innermost: a request PostgreSQL aborted as a deadlock runs again, whole.
+    app.add_middleware(RetryMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

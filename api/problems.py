@@ -17,6 +17,7 @@ from core.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from core.uow import retryable_sqlstate
 
 log = logging.getLogger("phikat.api")
 PROBLEM_JSON = "application/problem+json"
@@ -124,6 +125,18 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    if retryable_sqlstate(exc) is not None:
+        # Met other commands on the same rows more often than the retries allow:
+        # nothing was stored, and sending the same request again is safe.
+        log.error("%s %s aborted after every retry: %s", request.method, request.url.path, exc)
+        return problem(
+            503,
+            "Busy",
+            "Too many people are acting on the same incident at once; nothing was stored. "
+            "Send the same request again.",
+            slug="busy",
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(
         500,

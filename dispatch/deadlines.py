@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.uow import unit_of_work
+from core.uow import in_transaction, unit_of_work
 from dispatch import engine
 from dispatch.enums import DeadlineKind
 from dispatch.models import Deadline
@@ -57,28 +57,30 @@ async def fire_one(
     organization_id: uuid.UUID | None = None,
 ) -> bool:
     """Claim and fire the most overdue deadline. False when none is due."""
-    deadline_id = None
+    claimed: list[int] = []
     due = select(Deadline).where(Deadline.fired_at.is_(None), Deadline.due_at <= now)
     if organization_id is not None:
         due = due.where(Deadline.organization_id == organization_id)
+
+    async def claim_and_fire(session: AsyncSession) -> bool:
+        deadline = await session.scalar(
+            due.order_by(Deadline.due_at, Deadline.id).limit(1).with_for_update(skip_locked=True)
+        )
+        if deadline is None:
+            return False
+        claimed.append(deadline.id)
+        await fire(session, deadline)
+        deadline.fired_at = datetime.now(UTC)
+        return True
+
     try:
-        async with unit_of_work(sessionmaker) as session:
-            deadline = await session.scalar(
-                due.order_by(Deadline.due_at, Deadline.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if deadline is None:
-                return False
-            deadline_id = deadline.id
-            await fire(session, deadline)
-            deadline.fired_at = datetime.now(UTC)
-            return True
+        # A deadlock with a command on the same incident runs the claim again.
+        return await in_transaction(sessionmaker, claim_and_fire, what="fire a deadline")
     except Exception as exc:
-        if deadline_id is None:
+        if not claimed:
             raise
-        log.exception("deadline %s failed; it will be retried", deadline_id)
-        await _postpone(sessionmaker, deadline_id, repr(exc))
+        log.exception("deadline %s failed; it will be retried", claimed[-1])
+        await _postpone(sessionmaker, claimed[-1], repr(exc))
         return True
 
 

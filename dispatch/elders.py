@@ -116,7 +116,7 @@ async def issue_device_token(
 async def revoke_device_token(
     session: AsyncSession, *, elder_id: uuid.UUID, token_id: uuid.UUID
 ) -> None:
-    record = await session.get(ElderDeviceToken, token_id, with_for_update=True)
+    record = await session.get(ElderDeviceToken, token_id, with_for_update={"key_share": True})
     if record is None or record.elder_id != elder_id:
         raise NotFound("no such device token for this elder")
     if record.revoked_at is None:

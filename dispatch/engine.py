@@ -26,6 +26,7 @@ from dispatch.enums import (
     OfferState,
     Outcome,
 )
+from dispatch.locks import lock_incident, lock_incidents
 from dispatch.models import Deadline, Elder, Incident, Offer, Responder
 from dispatch.policies import get_policy
 from dispatch.policy import DispatchPolicy, Wave
@@ -48,15 +49,6 @@ def _record(session: AsyncSession, incident: Incident, name: str, **data: Any) -
         name=name,
         data=data,
     )
-
-
-async def lock_incident(session: AsyncSession, incident_id: uuid.UUID) -> Incident:
-    incident = await session.get(
-        Incident, incident_id, with_for_update=True, populate_existing=True
-    )
-    if incident is None:
-        raise NotFound("no such incident")
-    return incident
 
 
 def schedule(
@@ -230,28 +222,32 @@ async def decline(
 
 async def responder_removed(session: AsyncSession, *, responder_id: uuid.UUID) -> None:
     """A responder's access was revoked: their open offers go to the next candidates at
-    once, and the officers are told about incidents they were assigned to (to reassign)."""
-    offered = await session.scalars(
-        select(Offer.incident_id).where(
-            Offer.responder_id == responder_id, Offer.state.in_(OPEN_OFFER_STATES)
+    once, and the officers are told about incidents they were assigned to (to reassign).
+
+    Every incident concerned is locked first, in ascending id order (core.uow)."""
+    offered = set(
+        await session.scalars(
+            select(Offer.incident_id).where(
+                Offer.responder_id == responder_id, Offer.state.in_(OPEN_OFFER_STATES)
+            )
         )
     )
-    for incident_id in list(offered):
-        incident = await lock_incident(session, incident_id)
+    assigned = set(
+        await session.scalars(
+            select(Incident.id).where(
+                Incident.assigned_responder_id == responder_id, Incident.state.in_(ACTIVE_STATES)
+            )
+        )
+    )
+    for incident in await lock_incidents(session, offered | assigned):
         offer = await _offer_of(session, incident.id, responder_id)
-        if offer is None or offer.state not in OPEN_OFFER_STATES:
-            continue
-        _withdraw(session, incident, offer, reason="responder_removed")
-        await session.flush()
-        policy = await get_policy(session, incident.organization_id)
-        await _after_offer_closed(session, incident, policy, replace=True)
-    assigned = await session.scalars(
-        select(Incident).where(
-            Incident.assigned_responder_id == responder_id, Incident.state.in_(ACTIVE_STATES)
-        )
-    )
-    for incident in list(assigned):
-        _record(session, incident, "responder.removed", responder_id=str(responder_id))
+        if offer is not None and offer.state in OPEN_OFFER_STATES:
+            _withdraw(session, incident, offer, reason="responder_removed")
+            await session.flush()
+            policy = await get_policy(session, incident.organization_id)
+            await _after_offer_closed(session, incident, policy, replace=True)
+        if incident.assigned_responder_id == responder_id and incident.state in ACTIVE_STATES:
+            _record(session, incident, "responder.removed", responder_id=str(responder_id))
 
 
 async def expire_offer(

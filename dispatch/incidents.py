@@ -23,6 +23,7 @@ from dispatch.enums import (
     OfferState,
     Trigger,
 )
+from dispatch.locks import lock_elder, lock_incident
 from dispatch.models import Elder, Incident, Offer, Responder
 from dispatch.policies import get_policy
 from dispatch.privacy.medical_access import record_access
@@ -57,6 +58,21 @@ async def active_incident(session: AsyncSession, elder_id: uuid.UUID) -> Inciden
     return await session.scalar(
         select(Incident).where(Incident.elder_id == elder_id, Incident.state.in_(ACTIVE_STATES))
     )
+
+
+async def lock_active_incident(session: AsyncSession, elder_id: uuid.UUID) -> Incident | None:
+    """The elder's active incident, locked; the caller holds the elder's lock.
+
+    An officer may close the incident between the read and the lock (closing does not
+    take the elder's lock): then there is no active incident, and the press must open
+    a new one rather than join a closed one. No other can open meanwhile: opening
+    takes the elder's lock, which the caller holds.
+    """
+    active = await active_incident(session, elder_id)
+    if active is None:
+        return None
+    locked = await lock_incident(session, active.id)
+    return locked if locked.state in ACTIVE_STATES else None
 
 
 async def open_incident(
@@ -151,7 +167,9 @@ async def join_incident(
     by_user_id: uuid.UUID | None = None,
     has_idempotency_key: bool = False,
 ) -> None:
-    """A new press (or a staff report) while help is under way: note it, keep the best fix."""
+    """A new press (or a staff report) while help is under way: note it, keep the best fix.
+
+    The caller holds the elder's lock and the incident's (``lock_active_incident``)."""
     better_fix = (
         lat is not None and lon is not None and _is_better_fix(incident, source, accuracy_m)
     )
@@ -206,10 +224,13 @@ async def open_on_behalf(
 
     Returns the incident and whether it was created (False: it joined the active one).
     """
-    elder = await session.get(Elder, data.elder_id, with_for_update=True)
+    elder = await session.get(Elder, data.elder_id)
     if elder is None or elder.organization_id != organization_id:
         raise NotFound("no such elder in this organization")
-    active = await active_incident(session, elder.id)
+    elder = await lock_elder(session, elder.id)
+    if elder is None:  # erased meanwhile
+        raise NotFound("no such elder in this organization")
+    active = await lock_active_incident(session, elder.id)
     if active is not None:
         await join_incident(
             session,

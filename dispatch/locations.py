@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import NotFound
 from core.events.log import record_event
 from dispatch.enums import ACTIVE_STATES, IncidentState
+from dispatch.locks import lock_incident, lock_incidents
 from dispatch.models import Incident, Offer
 from dispatch.responders import record_location
 from dispatch.schemas import LocationIn
@@ -68,18 +69,26 @@ async def responder_moved(
     if not await record_location(session, responder_id=responder_id, location=location):
         return  # an older fix than the one we have
     assigned = await session.scalars(
-        select(Incident).where(
+        select(Incident.id).where(
             Incident.assigned_responder_id == responder_id,
             Incident.state.in_([IncidentState.ACCEPTED, IncidentState.ON_SCENE]),
         )
     )
-    for incident in assigned:
+    for incident in await lock_incidents(session, assigned):
+        if incident.assigned_responder_id != responder_id or incident.state not in (
+            IncidentState.ACCEPTED,
+            IncidentState.ON_SCENE,
+        ):
+            continue  # reassigned or closed before we had the lock
         await _record_responder_position(
             session, incident, responder_id, location, speed_kmh=speed_kmh
         )
 
 
-async def elder_moved(session: AsyncSession, *, incident: Incident, location: LocationIn) -> None:
+async def elder_moved(
+    session: AsyncSession, *, incident_id: uuid.UUID, location: LocationIn
+) -> None:
+    incident = await lock_incident(session, incident_id)
     if incident.state not in ACTIVE_STATES:
         raise IllegalTransition(f"the incident is {incident.state.value}")
     record_event(
@@ -99,10 +108,17 @@ async def elder_moved(session: AsyncSession, *, incident: Incident, location: Lo
 async def mark_received(
     session: AsyncSession, *, offer_id: uuid.UUID, responder_id: uuid.UUID, via: str
 ) -> None:
-    """The offer reached the responder's phone. Idempotent: the first receipt counts."""
-    offer = await session.get(Offer, offer_id, with_for_update=True)
-    if offer is None or offer.responder_id != responder_id:
+    """The offer reached the responder's phone. Idempotent: the first receipt counts.
+
+    Offers change only under their incident's lock (core.uow: lock order)."""
+    incident_id = await session.scalar(
+        select(Offer.incident_id).where(Offer.id == offer_id, Offer.responder_id == responder_id)
+    )
+    if incident_id is None:
         raise NotFound("no such offer")
+    await lock_incident(session, incident_id)
+    offer = await session.get(Offer, offer_id, populate_existing=True)
+    assert offer is not None  # offers are never deleted while their incident exists
     if offer.received_at is not None:
         return
     offer.received_at = datetime.now(UTC)

@@ -103,7 +103,7 @@ async def list_responders(session: AsyncSession, organization_id: uuid.UUID) -> 
 
 
 async def _get_for_update(session: AsyncSession, responder_id: uuid.UUID) -> Responder:
-    responder = await session.get(Responder, responder_id, with_for_update=True)
+    responder = await session.get(Responder, responder_id, with_for_update={"key_share": True})
     if responder is None:
         raise NotFound("no responder profile for this account")
     return responder

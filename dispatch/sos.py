@@ -12,7 +12,8 @@ from core.errors import Conflict, NotFound, TooManyRequests
 from core.rate_limit import Rate, take
 from core.tenancy.models import Organization
 from dispatch.enums import LocationSource
-from dispatch.incidents import active_incident, join_incident, open_incident
+from dispatch.incidents import join_incident, lock_active_incident, open_incident
+from dispatch.locks import lock_elder
 from dispatch.models import Elder, Incident, SosRequest
 from dispatch.schemas import SosIn, SosOut
 from geo import repository as zones
@@ -58,7 +59,7 @@ async def receive_sos(
     ``press_rate`` (counted per ``limit_key``, the device) are 429 and name the
     incident, which is being handled already.
     """
-    elder = await session.get(Elder, elder_id, with_for_update=True)
+    elder = await lock_elder(session, elder_id)
     if elder is None:
         raise NotFound("no such elder")
     org = await session.get(Organization, elder.organization_id)
@@ -82,7 +83,7 @@ async def receive_sos(
             body = await _sos_out(session, incident, elder, org, joined=False)
             return SosResult(SosOutcome.REPLAYED, body)
 
-    active = await active_incident(session, elder.id)
+    active = await lock_active_incident(session, elder.id)
     if active is not None:
         await _count_press(session, limit_key, press_rate, joining=active)
         await join_incident(

@@ -239,7 +239,7 @@ async def post_incident_location(
 ) -> Response:
     viewer = await _authorize(session, incident_id, principal, Viewer.ELDER, Viewer.ASSIGNED)
     if viewer is Viewer.ELDER:
-        await elder_moved(session, incident=await get_incident(session, incident_id), location=data)
+        await elder_moved(session, incident_id=incident_id, location=data)
     else:
         assert principal.user_id is not None
         await responder_moved(

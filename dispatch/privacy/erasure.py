@@ -102,7 +102,10 @@ async def erase_elder(session: AsyncSession, *, elder_id: uuid.UUID, principal: 
 
     incident_ids = list(
         await session.scalars(
-            select(Incident.id).where(Incident.elder_id == elder.id).with_for_update()
+            select(Incident.id)
+            .where(Incident.elder_id == elder.id)
+            .order_by(Incident.id)
+            .with_for_update(key_share=True)
         )
     )
     await session.execute(

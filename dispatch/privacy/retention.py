@@ -97,7 +97,7 @@ async def purge_batch(session: AsyncSession, *, cutoff: datetime, limit: int) ->
         )
         .order_by(Incident.closed_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     report = await purge_trails(session, list(due))
     report.cutoff = cutoff

@@ -1,0 +1,51 @@
+"""Row locks in the project's one lock order (core.uow):
+
+    the acting account (elder, responder, user) → incidents, ascending id → offers
+    (through their incident's lock) → outbox and deadline rows → event counter
+
+Locks are ``FOR NO KEY UPDATE``: no command changes a key, and this lock lets the
+foreign-key checks (``FOR KEY SHARE``) of new events, offers, deadlines and outbox
+rows that reference a locked row pass without waiting.
+"""
+
+import uuid
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import NotFound
+from dispatch.models import Elder, Incident
+
+NO_KEY_UPDATE = {"key_share": True}
+
+
+async def lock_elder(session: AsyncSession, elder_id: uuid.UUID) -> Elder | None:
+    """The elder's row, locked: SOS presses of one elder are handled one at a time."""
+    return await session.get(Elder, elder_id, with_for_update=NO_KEY_UPDATE, populate_existing=True)
+
+
+async def lock_incident(session: AsyncSession, incident_id: uuid.UUID) -> Incident:
+    incident = await session.get(
+        Incident, incident_id, with_for_update=NO_KEY_UPDATE, populate_existing=True
+    )
+    if incident is None:
+        raise NotFound("no such incident")
+    return incident
+
+
+async def lock_incidents(
+    session: AsyncSession, incident_ids: Iterable[uuid.UUID]
+) -> list[Incident]:
+    """Lock several incidents in ascending id order, the order every command uses."""
+    ids = set(incident_ids)
+    if not ids:
+        return []
+    rows = await session.scalars(
+        select(Incident)
+        .where(Incident.id.in_(ids))
+        .order_by(Incident.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    return list(rows)
