@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from core.events.catalogue import EventName
 from core.events.log import record_event
 from core.tenancy.models import Organization
 from dispatch import outgoing
@@ -41,7 +42,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _record(session: AsyncSession, incident: Incident, name: str, **data: Any) -> None:
+def _record(session: AsyncSession, incident: Incident, name: EventName, **data: Any) -> None:
     record_event(
         session,
         organization_id=incident.organization_id,
@@ -150,7 +151,7 @@ async def offer_next(
         _record(
             session,
             incident,
-            "offer.sent",
+            EventName.OFFER_SENT,
             offer_id=str(offer.id),
             responder_id=str(candidate.responder_id),
             wave=incident.wave,
@@ -211,7 +212,7 @@ async def decline(
     _record(
         session,
         incident,
-        "offer.declined",
+        EventName.OFFER_DECLINED,
         offer_id=str(offer.id),
         responder_id=str(responder_id),
         wave=offer.wave,
@@ -247,7 +248,7 @@ async def responder_removed(session: AsyncSession, *, responder_id: uuid.UUID) -
             policy = await get_policy(session, incident.organization_id)
             await _after_offer_closed(session, incident, policy, replace=True)
         if incident.assigned_responder_id == responder_id and incident.state in ACTIVE_STATES:
-            _record(session, incident, "responder.removed", responder_id=str(responder_id))
+            _record(session, incident, EventName.RESPONDER_REMOVED, responder_id=str(responder_id))
 
 
 async def expire_offer(
@@ -262,7 +263,7 @@ async def expire_offer(
     _record(
         session,
         incident,
-        "offer.expired",
+        EventName.OFFER_EXPIRED,
         offer_id=str(offer.id),
         responder_id=str(offer.responder_id),
         wave=offer.wave,
@@ -289,7 +290,7 @@ def _withdraw(session: AsyncSession, incident: Incident, offer: Offer, *, reason
     _record(
         session,
         incident,
-        "offer.withdrawn",
+        EventName.OFFER_WITHDRAWN,
         offer_id=str(offer.id),
         responder_id=str(offer.responder_id),
         reason=reason,
@@ -307,7 +308,7 @@ async def escalate_to_officers(
     now = _now()
     incident.escalation_level = EscalationLevel.OFFICERS
     incident.escalated_at = now
-    _record(session, incident, "incident.escalated", level=1, to="officers", reason=reason)
+    _record(session, incident, EventName.INCIDENT_ESCALATED, level=1, to="officers", reason=reason)
     await outgoing.officers_alerted(session, incident, level=1)
     schedule(
         session,
@@ -348,7 +349,7 @@ async def _hand_off(
     _record(
         session,
         incident,
-        "incident.escalated",
+        EventName.INCIDENT_ESCALATED,
         level=2,
         to="fallback",
         reason=reason,
@@ -408,7 +409,7 @@ async def receipt_overdue(
     _record(
         session,
         incident,
-        "offer.unreceived",
+        EventName.OFFER_UNRECEIVED,
         offer_id=str(offer.id),
         responder_id=str(offer.responder_id),
         fallback="sms",
@@ -427,7 +428,7 @@ async def arrival_overdue(
     _record(
         session,
         incident,
-        "incident.arrival_overdue",
+        EventName.INCIDENT_ARRIVAL_OVERDUE,
         responder_id=str(responder_id),
         accepted_at=incident.accepted_at.isoformat() if incident.accepted_at else None,
     )
@@ -517,7 +518,7 @@ async def _take(
     _record(
         session,
         incident,
-        "incident.accepted",
+        EventName.INCIDENT_ACCEPTED,
         responder_id=str(responder_id),
         offer_id=str(offer.id) if offer else None,
         by=by,
@@ -546,7 +547,7 @@ async def arrive(
         raise IllegalTransition("only the assigned responder can report arrival")
     incident.state = move_incident(incident.state, IncidentState.ON_SCENE)
     incident.on_scene_at = _now()
-    _record(session, incident, "incident.on_scene", responder_id=str(responder_id))
+    _record(session, incident, EventName.INCIDENT_ON_SCENE, responder_id=str(responder_id))
     return incident
 
 
@@ -564,7 +565,7 @@ async def resolve(
     await _close(
         session,
         incident,
-        "incident.resolved",
+        EventName.INCIDENT_RESOLVED,
         outcome=outcome.value,
         note=note,
         by=by,
@@ -588,7 +589,7 @@ async def cancel(
     await _close(
         session,
         incident,
-        "incident.cancelled",
+        EventName.INCIDENT_CANCELLED,
         reason=reason,
         by=by,
         user_id=str(by_user_id) if by_user_id else None,
@@ -597,7 +598,7 @@ async def cancel(
     return incident
 
 
-async def _close(session: AsyncSession, incident: Incident, name: str, **data: Any) -> None:
+async def _close(session: AsyncSession, incident: Incident, name: EventName, **data: Any) -> None:
     incident.closed_at = _now()
     _record(session, incident, name, **data)
     await _withdraw_open_offers(session, incident, reason="incident_closed")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from core.events.catalogue import EventName
 from core.events.log import incident_timeline, record_event
 from core.principal import Principal
 from core.tenancy.models import Organization, User
@@ -133,7 +134,7 @@ async def open_incident(
         session,
         organization_id=incident.organization_id,
         incident_id=incident.id,
-        name="incident.opened",
+        name=EventName.INCIDENT_OPENED,
         data={
             "elder_id": str(elder.id),
             "trigger": trigger.value,
@@ -184,7 +185,7 @@ async def join_incident(
         session,
         organization_id=incident.organization_id,
         incident_id=incident.id,
-        name="incident.joined",
+        name=EventName.INCIDENT_JOINED,
         data={
             "trigger": trigger.value,
             "location": {"lat": lat, "lon": lon} if lat is not None else None,
@@ -425,7 +426,7 @@ async def incident_view(
                 with_location=event_view(
                     viewer,
                     principal,
-                    "responder.location",
+                    EventName.RESPONDER_LOCATION,
                     {"responder_id": str(incident.assigned_responder_id)},
                 )
                 is not None,

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from core.events.catalogue import EventName
 from core.events.log import record_event
 from dispatch.enums import ACTIVE_STATES, IncidentState
 from dispatch.locks import lock_incident, lock_incidents
@@ -48,7 +49,7 @@ async def _record_responder_position(
         session,
         organization_id=incident.organization_id,
         incident_id=incident.id,
-        name="responder.location",
+        name=EventName.RESPONDER_LOCATION,
         data={
             "responder_id": str(responder_id),
             "lat": location.lat,
@@ -95,7 +96,7 @@ async def elder_moved(
         session,
         organization_id=incident.organization_id,
         incident_id=incident.id,
-        name="elder.location",
+        name=EventName.ELDER_LOCATION,
         data={
             "lat": location.lat,
             "lon": location.lon,
@@ -126,6 +127,6 @@ async def mark_received(
         session,
         organization_id=offer.organization_id,
         incident_id=offer.incident_id,
-        name="offer.received",
+        name=EventName.OFFER_RECEIVED,
         data={"offer_id": str(offer.id), "responder_id": str(responder_id), "via": via},
     )

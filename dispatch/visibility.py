@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from core.events.catalogue import EventName, Reader, spec_of
 from core.principal import Principal, PrincipalKind
 from dispatch.enums import ACTIVE_STATES, IncidentState
 
@@ -55,43 +56,33 @@ def sees_medical(viewer: Viewer, state: IncidentState) -> bool:
     return viewer is Viewer.OFFICER or (viewer is Viewer.ASSIGNED and state in ACTIVE_STATES)
 
 
-# Events about offers concern one responder; others see only their own.
-OFFER_EVENTS = frozenset(
-    {"offer.sent", "offer.received", "offer.declined", "offer.expired", "offer.withdrawn"}
-)
+LOCATION_EVENTS = frozenset({EventName.RESPONDER_LOCATION, EventName.ELDER_LOCATION})
 
-
-LOCATION_EVENTS = frozenset({"responder.location", "elder.location"})
-
-# For the officers alone: a responder lost access while assigned (reassign the incident).
-OFFICER_EVENTS = frozenset({"responder.removed"})
-
-
-def _sees_location(viewer: Viewer, principal: Principal, name: str, data: dict[str, Any]) -> bool:
-    """Positions are for those who need them: the elder sees who is coming, the assigned
-    responder sees the elder (and their own track); a responder merely offered, neither."""
-    if name == "elder.location":
-        return viewer in (Viewer.ASSIGNED, Viewer.ELDER)
-    return viewer is Viewer.ELDER or (
-        viewer is Viewer.ASSIGNED and data.get("responder_id") == str(principal.user_id)
-    )
+_READER = {
+    Viewer.OFFERED: Reader.OFFERED,
+    Viewer.ASSIGNED: Reader.ASSIGNED,
+    Viewer.ELDER: Reader.ELDER,
+}
 
 
 def event_view(
     viewer: Viewer, principal: Principal, name: str, data: dict[str, Any]
 ) -> dict[str, Any] | None:
-    """The event's data as this viewer may see it, or None to hide the event."""
+    """The event's data as this viewer may see it, or None to hide the event.
+
+    Officers see everything; anyone else what the event's catalogue entry grants them
+    (core.events.catalogue), and nothing of a name the catalogue does not know."""
     if viewer is Viewer.OFFICER:
         return data
-    if name in OFFICER_EVENTS:
+    spec = spec_of(name)
+    if spec is None or _READER[viewer] not in spec.readers:
         return None
-    if name in OFFER_EVENTS:
-        if viewer is Viewer.ELDER or data.get("responder_id") != str(principal.user_id):
-            return None
-        return data
-    if name in LOCATION_EVENTS:
-        return data if _sees_location(viewer, principal, name, data) else None
-    if name == "incident.escalated":
-        # The fallback dossier carries medical details: officers only.
-        return {k: v for k, v in data.items() if k in ("level", "to", "reason", "fallback_phone")}
+    if (
+        spec.own_only
+        and viewer is not Viewer.ELDER
+        and data.get("responder_id") != str(principal.user_id)
+    ):
+        return None
+    if spec.shown_keys is not None:
+        return {k: v for k, v in data.items() if k in spec.shown_keys}
     return data

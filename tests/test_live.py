@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from core.db import create_engine, create_sessionmaker
+from core.events.catalogue import EventName
 from core.events.log import record_event
 from core.settings import Settings
 from core.uow import unit_of_work
@@ -65,7 +66,7 @@ async def tick(
                 session,
                 organization_id=world.org_id,
                 incident_id=uuid.UUID(incident_id),
-                name="elder.location",
+                name=EventName.ELDER_LOCATION,
                 data=data,
             )
 

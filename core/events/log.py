@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from core.events.catalogue import EventName
 from core.events.models import EventSequence, IncidentEvent
 from core.signals import EVENTS_CHANNEL, notify
 
@@ -22,7 +23,7 @@ from core.signals import EVENTS_CHANNEL, notify
 @dataclass(frozen=True)
 class NewEvent:
     incident_id: uuid.UUID | None
-    name: str
+    name: EventName
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,10 +75,11 @@ def record_event(
     *,
     organization_id: uuid.UUID,
     incident_id: uuid.UUID | None,
-    name: str,
+    name: EventName,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Queue an event to be written with this transaction."""
+    """Queue an event to be written with this transaction; ``name`` must be in the
+    catalogue, which says who may read it."""
     pending = session.sync_session.info.setdefault(_PENDING, [])
     pending.append((organization_id, NewEvent(incident_id, name, data or {})))
 
