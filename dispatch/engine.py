@@ -497,6 +497,9 @@ async def assign(
         officer_id=officer_id,
         previous=previous,
     )
+    await outgoing.assigned_to_you(session, incident, responder_id)
+    if previous is not None:
+        await outgoing.stand_down(session, incident, previous, why="reassigned")
     return incident
 
 
@@ -565,6 +568,7 @@ async def resolve(
     await _close(
         session,
         incident,
+        by_user_id,
         EventName.INCIDENT_RESOLVED,
         outcome=outcome.value,
         note=note,
@@ -589,6 +593,7 @@ async def cancel(
     await _close(
         session,
         incident,
+        by_user_id,
         EventName.INCIDENT_CANCELLED,
         reason=reason,
         by=by,
@@ -598,8 +603,18 @@ async def cancel(
     return incident
 
 
-async def _close(session: AsyncSession, incident: Incident, name: EventName, **data: Any) -> None:
+async def _close(
+    session: AsyncSession,
+    incident: Incident,
+    by_user_id: uuid.UUID | None,
+    name: EventName,
+    **data: Any,
+) -> None:
     incident.closed_at = _now()
     _record(session, incident, name, **data)
     await _withdraw_open_offers(session, incident, reason="incident_closed")
+    assigned = incident.assigned_responder_id
+    if assigned is not None and assigned != by_user_id:
+        why = "resolved" if name is EventName.INCIDENT_RESOLVED else "cancelled"
+        await outgoing.stand_down(session, incident, assigned, why=why)
     await session.flush()

@@ -140,6 +140,53 @@ async def help_coming(session: AsyncSession, incident: Incident, responder_id: u
         )
 
 
+async def assigned_to_you(
+    session: AsyncSession, incident: Incident, responder_id: uuid.UUID
+) -> None:
+    """An officer dispatched this responder by hand: wake their phone as an offer would."""
+    elder = await _elder(session, incident)
+    responder = await session.get(Responder, responder_id)
+    metres = None
+    if responder is not None and responder.last_location is not None:
+        here = to_shape(responder.last_location)
+        metres = await distance_to_incident(session, incident, here.y, here.x)
+    enqueue(
+        session,
+        Message(
+            organization_id=incident.organization_id,
+            kind="assigned",
+            route=Route.PUSH,
+            recipient=Recipient(user_id=responder_id),
+            template="assigned_to_you",
+            values={"elder": elder.name, "distance": _distance_text(metres)},
+            incident_id=incident.id,
+            urgent=True,
+            ttl_s=1800,
+        ),
+    )
+
+
+async def stand_down(
+    session: AsyncSession, incident: Incident, responder_id: uuid.UUID, *, why: str
+) -> None:
+    """Tell the responder on the way that they are no longer needed: the incident was
+    cancelled or resolved by someone else (``why``), or given to another responder."""
+    elder = await _elder(session, incident)
+    enqueue(
+        session,
+        Message(
+            organization_id=incident.organization_id,
+            kind="stand_down",
+            route=Route.PUSH,
+            recipient=Recipient(user_id=responder_id),
+            template=f"stand_down_{why}",
+            values={"elder": elder.name},
+            incident_id=incident.id,
+            ttl_s=1800,
+        ),
+    )
+
+
 async def officers_alerted(session: AsyncSession, incident: Incident, level: int) -> None:
     elder = await _elder(session, incident)
     zone = await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None

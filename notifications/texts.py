@@ -36,6 +36,26 @@ TEXTS: dict[str, dict[str, str]] = {
         "th": "พิกัด SOS: {elder} ({distance}) ต้องการความช่วยเหลือ เปิดแอปเพื่อรับเหตุ {link}",
         "en": "Phikat SOS: {elder} ({distance}) needs help. Open the app to accept {link}",
     },
+    "assigned_to_you": {
+        "th": "เจ้าหน้าที่มอบหมายเหตุของ {elder} ให้คุณ ({distance}) กรุณาเดินทางทันที",
+        "en": "An officer assigned {elder}'s SOS ({distance}) to you. Please go now.",
+    },
+    "assigned_to_you_title": {"th": "ได้รับมอบหมายเหตุฉุกเฉิน", "en": "Emergency assigned to you"},
+    "stand_down_cancelled": {
+        "th": "เหตุของ {elder} ถูกยกเลิกแล้ว ไม่ต้องเดินทางต่อ ขอบคุณค่ะ",
+        "en": "{elder}'s SOS was cancelled. You can stop; thank you.",
+    },
+    "stand_down_resolved": {
+        "th": "เหตุของ {elder} ปิดแล้ว ไม่ต้องเดินทางต่อ ขอบคุณค่ะ",
+        "en": "{elder}'s SOS has been closed. You can stop; thank you.",
+    },
+    "stand_down_reassigned": {
+        "th": "เจ้าหน้าที่มอบหมายเหตุของ {elder} ให้ผู้อื่นแล้ว ไม่ต้องเดินทางต่อ ขอบคุณค่ะ",
+        "en": "An officer gave {elder}'s SOS to someone else. You can stop; thank you.",
+    },
+    "stand_down_cancelled_title": {"th": "ไม่ต้องเดินทางต่อ", "en": "You can stand down"},
+    "stand_down_resolved_title": {"th": "ไม่ต้องเดินทางต่อ", "en": "You can stand down"},
+    "stand_down_reassigned_title": {"th": "ไม่ต้องเดินทางต่อ", "en": "You can stand down"},
     "sos_already_active": {
         "th": "ได้รับสัญญาณแล้ว ความช่วยเหลือกำลังดำเนินการอยู่",
         "en": "We already have your SOS. Help is on its way.",
