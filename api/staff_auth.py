@@ -1,6 +1,7 @@
 """Client side of staff sign-in for our own tools (simulator, benchmarks): an httpx auth
 that renews the short-lived access token with the refresh token before it expires."""
 
+import asyncio
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -17,10 +18,19 @@ class StaffAuth(httpx.Auth):
         self._take(tokens)
 
     @classmethod
-    async def login(cls, client: httpx.AsyncClient, email: str, password: str) -> "StaffAuth":
-        response = await client.post(TOKEN_PATH, data={"username": email, "password": password})
-        response.raise_for_status()
-        return cls(response.json())
+    async def login(
+        cls, client: httpx.AsyncClient, email: str, password: str, *, max_wait_s: float = 10
+    ) -> "StaffAuth":
+        """Log in; a 429 (the server is busy with other logins) is tried again after its
+        Retry-After, as long as the waits add up to no more than ``max_wait_s``."""
+        deadline = time.monotonic() + max_wait_s
+        while True:
+            response = await client.post(TOKEN_PATH, data={"username": email, "password": password})
+            wait = _retry_after_s(response)
+            if wait is None or time.monotonic() + wait > deadline:
+                response.raise_for_status()
+                return cls(response.json())
+            await asyncio.sleep(wait)
 
     def _take(self, tokens: dict[str, Any]) -> None:
         self.access_token = str(tokens["access_token"])
@@ -44,3 +54,12 @@ class StaffAuth(httpx.Auth):
             self._take(renewed.json())
         request.headers["Authorization"] = f"Bearer {self.access_token}"
         yield request
+
+
+def _retry_after_s(response: httpx.Response) -> float | None:
+    if response.status_code != httpx.codes.TOO_MANY_REQUESTS:
+        return None
+    try:
+        return max(0.0, float(response.headers.get("retry-after", "")))
+    except ValueError:
+        return None

@@ -1,17 +1,30 @@
-"""Password hashing, signed staff tokens and opaque device tokens. No I/O."""
+"""Password hashing, signed staff tokens and opaque device tokens. No I/O.
 
+Argon2 is slow and memory-hungry on purpose (about 0.1-0.3 s and 64 MiB a
+check), so code on the event loop never calls ``hash_password`` or
+``verify_password`` itself: it hands them to ``ARGON2``, a few low-priority
+threads, and awaits the answer.
+"""
+
+import asyncio
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from core.errors import Unauthenticated
+from core.errors import TooManyRequests, Unauthenticated
 
 _hasher = PasswordHasher()
 _ALGORITHM = "HS256"
@@ -34,6 +47,64 @@ def verify_password(password_hash: str, password: str) -> bool:
 # Verifying against this when the account does not exist keeps the timing of
 # "no such user" and "wrong password" alike.
 DUMMY_PASSWORD_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _lower_thread_priority() -> None:
+    # On Linux a thread has its own nice value, inherited by the threads Argon2
+    # starts for its lanes: under a login flood the event loop (SOS intake, the
+    # live hub) still gets the CPU first.
+    with suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
+class Argon2Lane:
+    """Runs Argon2 off the event loop, on at most ``workers`` threads at a time.
+
+    Logins pass ``admit()`` first: beyond ``max_logins`` at once (waiting for a
+    thread, or for the database) a login is answered 429 at once instead of
+    queueing without end, so a flood of logins neither holds memory nor delays
+    everyone else. Hashing for an authenticated officer creating an account is
+    not refused; it waits for a thread.
+    """
+
+    def __init__(self, *, workers: int, max_logins: int) -> None:
+        self.workers = workers
+        self.max_logins = max_logins
+        self.logins = 0
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="argon2", initializer=_lower_thread_priority
+        )
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.logins >= self.max_logins:
+            raise TooManyRequests("too many logins at once; try again in a moment", retry_after_s=1)
+        self.logins += 1
+        try:
+            yield
+        finally:
+            self.logins -= 1
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``fn(*args, **kwargs)`` on one of the lane's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+
+# Half the cores (at least one): the other half stays with the event loop. A check
+# takes 0.1-0.3 s, so 32 logins a thread wait a few seconds at worst.
+_WORKERS = max(1, _usable_cores() // 2)
+ARGON2 = Argon2Lane(workers=_WORKERS, max_logins=32 * _WORKERS)
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
+from core.tenancy.login import lock_seconds
 from core.tenancy.models import Role, User
-from core.tenancy.service import lock_seconds
 from core.uow import unit_of_work
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.factories import PASSWORD, World, bearer, staff_token

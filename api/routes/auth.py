@@ -1,22 +1,18 @@
+import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from core.errors import FieldProblem, InvalidInput, Unauthenticated
 from core.security import create_access_token
 from core.settings import Settings
-from core.tenancy.models import User
+from core.tenancy.login import log_in
+from core.tenancy.models import Role
 from core.tenancy.schemas import TokenOut
-from core.tenancy.service import LoginFailed, authenticate, record_login_failure
-from core.tenancy.sessions import (
-    RefreshRefused,
-    issue_refresh_token,
-    rotate_refresh_token,
-    sign_out,
-)
-from core.uow import unit_of_work
+from core.tenancy.sessions import RefreshRefused, rotate_refresh_token, sign_out
+from core.uow import in_transaction
 
 router = APIRouter(tags=["auth"])
 
@@ -39,29 +35,28 @@ async def me(principal: PrincipalDep) -> dict[str, str | None]:
 )
 async def token(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     grant_type: Annotated[Literal["password", "refresh_token"], Form()] = "password",
     username: Annotated[str | None, Form(max_length=320)] = None,
     password: Annotated[str | None, Form(max_length=256)] = None,
     refresh_token: TokenForm = None,
 ) -> TokenOut:
+    # No request-scoped session here: each step takes a connection for one short
+    # transaction of its own and gives it back before the next (Argon2 runs with
+    # none held), so a flood of logins cannot take the pool from SOS.
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     if grant_type == "refresh_token":
         if not refresh_token:
             raise _missing("refresh_token")
-        return await _renew(request, session, settings, refresh_token)
+        return await _renew(sessionmaker, settings, refresh_token)
     if username is None or password is None:
         raise _missing(
             *(name for name, v in (("username", username), ("password", password)) if v is None)
         )
-    try:
-        user = await authenticate(session, email=username, password=password)
-    except LoginFailed as failed:
-        async with unit_of_work(request.app.state.sessionmaker) as counting:
-            await record_login_failure(counting, failed.user_id)
-        raise
-    fresh = await issue_refresh_token(session, user_id=user.id, ttl_s=settings.refresh_token_ttl_s)
-    return _tokens(settings, user, fresh)
+    done = await log_in(
+        sessionmaker, email=username, password=password, refresh_ttl_s=settings.refresh_token_ttl_s
+    )
+    return _tokens(settings, done.user_id, done.role, done.organization_id, done.refresh_token)
 
 
 @router.post(
@@ -77,32 +72,42 @@ async def logout(
 
 
 async def _renew(
-    request: Request, session: AsyncSession, settings: Settings, refresh_token: str
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, refresh_token: str
 ) -> TokenOut:
-    # The rotation runs in its own transaction so that a refusal which revokes a
-    # stolen token's family is committed even though the answer is 401.
-    async with unit_of_work(request.app.state.sessionmaker) as rotating:
-        outcome = await rotate_refresh_token(
+    # The rotation is committed even when it refuses: a refusal that revokes a
+    # stolen token's family must stick although the answer is 401.
+    outcome = await in_transaction(
+        sessionmaker,
+        lambda rotating: rotate_refresh_token(
             rotating,
             token=refresh_token,
             ttl_s=settings.refresh_token_ttl_s,
             grace_s=settings.refresh_reuse_grace_s,
-        )
+        ),
+        what="rotate a refresh token",
+    )
     if outcome is RefreshRefused.REUSED:
         raise Unauthenticated(
             "This refresh token was already used, so its sessions are signed out; log in again."
         )
     if isinstance(outcome, RefreshRefused):
         raise Unauthenticated("The refresh token is not valid or has expired; log in again.")
-    return _tokens(settings, outcome.user, outcome.refresh_token)
+    user = outcome.user
+    return _tokens(settings, user.id, user.role, user.organization_id, outcome.refresh_token)
 
 
-def _tokens(settings: Settings, user: User, refresh_token: str) -> TokenOut:
+def _tokens(
+    settings: Settings,
+    user_id: uuid.UUID,
+    role: Role,
+    organization_id: uuid.UUID | None,
+    refresh_token: str,
+) -> TokenOut:
     access_token, _ = create_access_token(
         secret=settings.secret_key.get_secret_value(),
-        user_id=user.id,
-        role=user.role.value,
-        organization_id=user.organization_id,
+        user_id=user_id,
+        role=role.value,
+        organization_id=organization_id,
         ttl_s=settings.access_token_ttl_s,
     )
     return TokenOut(

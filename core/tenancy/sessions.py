@@ -59,7 +59,8 @@ async def _find(session: AsyncSession, token: str) -> RefreshToken | None:
     parts = parse_opaque_token(REFRESH_TOKEN_PREFIX, token)
     if parts is None:
         return None
-    row = await session.get(RefreshToken, parts.token_id, with_for_update=True)
+    # FOR NO KEY UPDATE: no key changes, and the successor's foreign key is not held up.
+    row = await session.get(RefreshToken, parts.token_id, with_for_update={"key_share": True})
     if row is None or not opaque_secret_matches(row.token_hash, parts.secret):
         return None
     return row
