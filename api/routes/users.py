@@ -1,6 +1,7 @@
 import uuid
 
 from fastapi import APIRouter
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import PrincipalDep, SessionDep
@@ -15,15 +16,29 @@ router = APIRouter(tags=["organizations and users"])
 
 
 async def _staff_account(session: AsyncSession, user_id: uuid.UUID, principal: Principal) -> User:
-    """The account, if the principal may manage it: the admin any, an officer their
-    organization's (never the platform admin's)."""
-    user = await session.get(User, user_id, with_for_update=True)
-    if user is None or (user.organization_id is None and not principal.is_admin):
+    """The account, locked, if the principal may manage it: the admin any, an officer
+    their organization's (never the platform admin's).
+
+    Access is checked on a plain read first: a refused caller never holds a lock on
+    another organization's account. The lock is FOR NO KEY UPDATE (no key changes).
+    """
+    found = (
+        await session.execute(select(User.organization_id).where(User.id == user_id))
+    ).one_or_none()
+    if found is None or (found.organization_id is None and not principal.is_admin):
         raise NotFound("no such user")
-    if user.organization_id is not None:
-        require_org_object(principal, user.organization_id, OFFICER, what="user")
-    if user.id == principal.user_id:
+    if found.organization_id is not None:
+        require_org_object(principal, found.organization_id, OFFICER, what="user")
+    if user_id == principal.user_id:
         raise Conflict("you cannot change your own account's access")
+    user = await session.scalar(
+        select(User)
+        .where(User.id == user_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if user is None:  # removed in between
+        raise NotFound("no such user")
     return user
 
 
