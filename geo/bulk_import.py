@@ -1,7 +1,9 @@
 """Importing a large GeoJSON file feature by feature, without loading it whole."""
 
+import asyncio
+import itertools
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -69,24 +71,36 @@ async def import_features(
     empty: nothing of a file with a bad feature is kept unless asked.
     """
     report = ImportReport()
-    batch: list[ZoneDraft] = []
-
-    async def flush() -> None:
+    # Reading, validating and repairing a batch (ijson, Shapely's make_valid) run
+    # on a worker thread; the event loop only inserts.
+    numbered = enumerate(features)
+    while results := await asyncio.to_thread(
+        _validate_batch, numbered, batch_size, repair=repair, on_feature=on_feature
+    ):
+        batch: list[ZoneDraft] = []
+        for result in results:
+            report.seen += 1
+            if isinstance(result, FeatureProblem):
+                report.problems.append(result)
+                continue
+            if result.repaired:
+                report.repaired.append(result.index)
+            batch.append(result)
         if batch and (skip_invalid or not report.problems):
             report.imported.extend(await repository.insert_zones(session, organization_id, batch))
-        batch.clear()
-
-    for index, feature in enumerate(features):
-        report.seen += 1
-        result = validate_feature(feature, index, repair=repair)
-        if isinstance(result, FeatureProblem):
-            report.problems.append(result)
-        else:
-            if result.repaired:
-                report.repaired.append(index)
-            batch.append(result)
-            if len(batch) >= batch_size:
-                await flush()
-        on_feature()
-    await flush()
     return report
+
+
+def _validate_batch(
+    numbered: Iterator[tuple[int, Any]],
+    size: int,
+    *,
+    repair: bool,
+    on_feature: Callable[[], None],
+) -> list[ZoneDraft | FeatureProblem]:
+    """The next ``size`` features read and checked (fewer at the end, none after it)."""
+    results: list[ZoneDraft | FeatureProblem] = []
+    for index, feature in itertools.islice(numbered, size):
+        results.append(validate_feature(feature, index, repair=repair))
+        on_feature()
+    return results

@@ -1,5 +1,6 @@
 """Care-zone use cases: import GeoJSON, list, match a point."""
 
+import asyncio
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -23,6 +24,16 @@ def validate_features(
     return drafts, problems
 
 
+def _validate_document(
+    document: Any, *, repair: bool
+) -> tuple[list[ZoneDraft], list[FeatureProblem]]:
+    try:
+        features = list(iter_features(document))
+    except DocumentError as exc:
+        raise InvalidInput(str(exc), errors=[FieldProblem(loc=["body"], msg=str(exc))]) from exc
+    return validate_features(features, repair=repair)
+
+
 def problems_to_error(problems: list[FeatureProblem]) -> InvalidInput:
     first = problems[0].message()
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -43,12 +54,12 @@ def problems_to_error(problems: list[FeatureProblem]) -> InvalidInput:
 async def import_zones(
     session: AsyncSession, *, organization_id: uuid.UUID, document: Any, repair: bool
 ) -> ZoneIds:
-    """Store every feature of a Feature/FeatureCollection, or none if any is bad."""
-    try:
-        features = list(iter_features(document))
-    except DocumentError as exc:
-        raise InvalidInput(str(exc), errors=[FieldProblem(loc=["body"], msg=str(exc))]) from exc
-    drafts, problems = validate_features(features, repair=repair)
+    """Store every feature of a Feature/FeatureCollection, or none if any is bad.
+
+    Validation and repair (Shapely's make_valid on polygons of any size) run on a
+    worker thread, never on the event loop.
+    """
+    drafts, problems = await asyncio.to_thread(_validate_document, document, repair=repair)
     if problems:
         raise problems_to_error(problems)
     ids = await repository.insert_zones(session, organization_id, drafts)

@@ -1,12 +1,14 @@
+import asyncio
+import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import Response
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.policy import OFFICER, RESPONDER, require_org, require_org_object
-from core.errors import NotFound
+from core.errors import FieldProblem, InvalidInput, NotFound
 from core.tenancy.service import get_organization
 from core.types import Latitude, Longitude
 from dispatch.responders import set_zone_team
@@ -28,6 +30,26 @@ FEATURE_EXAMPLE = {
 }
 
 
+_DOCUMENT_BODY = {"schema": {"type": "object"}, "example": FEATURE_EXAMPLE}
+
+
+async def _read_document(request: Request) -> Any:
+    """The request body as JSON, parsed on a worker thread: an import may be
+    megabytes, and parsing that on the event loop would hold up SOS intake."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+        raise _not_json(f"send {GEOJSON} or application/json, not {media_type}")
+    body = await request.body()
+    try:
+        return await asyncio.to_thread(json.loads, body)
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise _not_json(f"the body is not valid JSON: {exc}") from exc
+
+
+def _not_json(message: str) -> InvalidInput:
+    return InvalidInput(message, errors=[FieldProblem(loc=["body"], msg=message)])
+
+
 @router.post(
     "/v1/orgs/{org_id}/zones",
     status_code=status.HTTP_201_CREATED,
@@ -35,15 +57,22 @@ FEATURE_EXAMPLE = {
     description="All or nothing: one invalid feature refuses the import with 422 naming "
     "every bad feature and why. `?repair=true` closes open rings and repairs invalid "
     "polygons (make_valid) instead. Coordinates are WGS84 [longitude, latitude].",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {GEOJSON: _DOCUMENT_BODY, "application/json": _DOCUMENT_BODY},
+        }
+    },
 )
 async def create_zones(
     org_id: uuid.UUID,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
-    document: Annotated[dict[str, Any], Body(media_type=GEOJSON, examples=[FEATURE_EXAMPLE])],
     repair: bool = False,
 ) -> ZoneIds:
     require_org(principal, org_id, OFFICER)
+    document = await _read_document(request)
     await get_organization(session, org_id)
     return await import_zones(session, organization_id=org_id, document=document, repair=repair)
 
@@ -51,15 +80,13 @@ async def create_zones(
 @router.get(
     "/v1/orgs/{org_id}/zones",
     summary="The organization's care zones as a GeoJSON FeatureCollection",
-    response_class=JSONResponse,
-    responses={200: {"content": {GEOJSON: {}}}},
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {"schema": {"type": "object"}}}}},
 )
-async def list_zones(
-    org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> JSONResponse:
+async def list_zones(org_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
     require_org(principal, org_id, OFFICER, RESPONDER)
     collection = await zones_repo.zones_feature_collection(session, org_id)
-    return JSONResponse(collection, media_type=GEOJSON)
+    return Response(collection, media_type=GEOJSON)
 
 
 @router.get("/v1/orgs/{org_id}/zones/match", summary="Zones covering a point, best first")
