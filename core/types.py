@@ -21,7 +21,11 @@ def new_id() -> uuid.UUID:
 def _to_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00+07:00, before year 1 in UTC: a 422, not a 500.
+        raise ValueError("timestamp is out of range") from None
 
 
 def format_utc(value: datetime) -> str:

@@ -90,6 +90,7 @@ async def open_incident(
     battery_pct: int | None = None,
     note: str | None = None,
     opened_by_user_id: uuid.UUID | None = None,
+    ignored: list[dict[str, str]] | None = None,
 ) -> Incident:
     """Store a new incident, match its zone and start dispatching it, in one transaction.
 
@@ -146,6 +147,7 @@ async def open_incident(
             else None,
             "battery_pct": battery_pct,
             "opened_by_user_id": str(opened_by_user_id) if opened_by_user_id else None,
+            **({"ignored": ignored} if ignored else {}),
         },
     )
     policy = await get_policy(session, incident.organization_id)
@@ -167,6 +169,7 @@ async def join_incident(
     battery_pct: int | None = None,
     by_user_id: uuid.UUID | None = None,
     has_idempotency_key: bool = False,
+    ignored: list[dict[str, str]] | None = None,
 ) -> None:
     """A new press (or a staff report) while help is under way: note it, keep the best fix.
 
@@ -194,6 +197,7 @@ async def join_incident(
             "battery_pct": battery_pct,
             "by_user_id": str(by_user_id) if by_user_id else None,
             "has_idempotency_key": has_idempotency_key,
+            **({"ignored": ignored} if ignored else {}),
         },
     )
 

@@ -27,15 +27,27 @@ from geo.schemas import ZoneRef
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Skill = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 AccuracyM = Annotated[float, Field(ge=0, le=100_000, allow_inf_nan=False)]
+BatteryPct = Annotated[int, Field(ge=0, le=100)]
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+# A phone whose clock was reset says 1970; nothing this service stores is that old.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 def _not_in_future(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a time zone (e.g. end with Z)")
-    if value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00+07:00 is before year 1 in UTC: Python cannot represent it.
+        raise ValueError("timestamp is out of range") from None
+    if utc > datetime.now(UTC) + MAX_CLOCK_SKEW:
         raise ValueError("timestamp is in the future")
-    return value.astimezone(UTC)
+    if utc < EARLIEST:
+        raise ValueError("timestamp is before 2000: the phone's clock is wrong")
+    return utc
 
 
 PastTimestamp = Annotated[datetime, AfterValidator(_not_in_future)]
@@ -196,7 +208,7 @@ class SosIn(BaseModel):
     accuracy_m: AccuracyM | None = None
     captured_at: PastTimestamp | None = None
     trigger: Trigger = Trigger.BUTTON
-    battery_pct: Annotated[int, Field(ge=0, le=100)] | None = None
+    battery_pct: BatteryPct | None = None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> "SosIn":
@@ -215,6 +227,11 @@ class SosOut(BaseModel):
     fallback_phone: str
     created_at: UtcDateTime
     message: str = Field(description="What the elder's phone should show, in the elder's language")
+    ignored: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="Parts of the body that were unusable and dropped ({field, reason}); "
+        "the SOS went ahead without them",
+    )
 
 
 # --- incidents ----------------------------------------------------------------

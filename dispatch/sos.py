@@ -16,6 +16,7 @@ from dispatch.incidents import join_incident, lock_active_incident, open_inciden
 from dispatch.locks import lock_elder
 from dispatch.models import Elder, Incident, SosRequest
 from dispatch.schemas import SosIn, SosOut
+from dispatch.sos_input import Ignored
 from geo import repository as zones
 from notifications.texts import render
 
@@ -32,9 +33,12 @@ class SosResult:
     body: SosOut
 
 
-def request_fingerprint(payload: SosIn) -> str:
+def request_fingerprint(payload: SosIn, ignored: tuple[Ignored, ...] = ()) -> str:
     """A hash of the request's meaning, so formatting differences do not count."""
-    canonical = json.dumps(payload.model_dump(mode="json"), sort_keys=True)
+    meaning = payload.model_dump(mode="json")
+    if ignored:  # the same broken body resent is the same request
+        meaning["ignored"] = sorted(i.field for i in ignored)
+    canonical = json.dumps(meaning, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -47,6 +51,7 @@ async def receive_sos(
     max_accuracy_m: float,
     limit_key: str,
     press_rate: Rate,
+    ignored: tuple[Ignored, ...] = (),
 ) -> SosResult:
     """Open an incident for the elder, join the active one, or replay a retry.
 
@@ -58,13 +63,17 @@ async def receive_sos(
     an incident is never refused; presses that join the active incident beyond
     ``press_rate`` (counted per ``limit_key``, the device) are 429 and name the
     incident, which is being handled already.
+
+    ``ignored`` names the parts of the body that were unusable and dropped
+    (dispatch.sos_input); they are recorded on the incident's timeline.
     """
     elder = await lock_elder(session, elder_id)
     if elder is None:
         raise NotFound("no such elder")
     org = await session.get(Organization, elder.organization_id)
     assert org is not None
-    fingerprint = request_fingerprint(payload)
+    fingerprint = request_fingerprint(payload, ignored)
+    dropped = [i.as_dict() for i in ignored]
 
     if idempotency_key is not None:
         seen = await session.scalar(
@@ -81,7 +90,7 @@ async def receive_sos(
             incident = await session.get(Incident, seen.incident_id)
             assert incident is not None
             body = await _sos_out(session, incident, elder, org, joined=False)
-            return SosResult(SosOutcome.REPLAYED, body)
+            return SosResult(SosOutcome.REPLAYED, body.model_copy(update={"ignored": dropped}))
 
     active = await lock_active_incident(session, elder.id)
     if active is not None:
@@ -96,6 +105,7 @@ async def receive_sos(
             captured_at=payload.captured_at,
             battery_pct=payload.battery_pct,
             has_idempotency_key=idempotency_key is not None,
+            ignored=dropped,
         )
         outcome, incident = SosOutcome.JOINED, active
     else:
@@ -111,6 +121,7 @@ async def receive_sos(
             max_accuracy_m=max_accuracy_m,
             captured_at=payload.captured_at,
             battery_pct=payload.battery_pct,
+            ignored=dropped,
         )
         outcome = SosOutcome.CREATED
 
@@ -125,7 +136,7 @@ async def receive_sos(
         )
         await session.flush()
     body = await _sos_out(session, incident, elder, org, joined=outcome == SosOutcome.JOINED)
-    return SosResult(outcome, body)
+    return SosResult(outcome, body.model_copy(update={"ignored": dropped}))
 
 
 async def _count_press(

@@ -1,12 +1,14 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response, status
+from fastapi import APIRouter, Header, Request, Response, status
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
 from api.policy import ELDER_DEVICE, require_kind
+from core.errors import FieldProblem, InvalidInput
 from core.rate_limit import Rate
 from dispatch.schemas import SosIn, SosOut
 from dispatch.sos import SosOutcome, receive_sos
+from dispatch.sos_input import NotAnObject, read_sos
 
 router = APIRouter(tags=["SOS and incidents"])
 
@@ -14,10 +16,8 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
-        description="A UUID the phone makes once per press and resends on every retry.",
+        description="A UUID the phone makes once per press and resends on every retry "
+        "(1 to 255 printable ASCII characters; another value is ignored, not refused).",
     ),
 ]
 
@@ -32,12 +32,21 @@ IdempotencyKey = Annotated[
         "before (header `Idempotent-Replayed: true`). The same key with a different body is "
         "409. Without coordinates the elder's home location is used. Presses that join an "
         "active incident are limited per device (429 + Retry-After, naming `incident_id`); "
-        "a retry or a press that opens an incident never is."
+        "a retry or a press that opens an incident never is. A broken optional field "
+        "(a bad timestamp, battery, accuracy or position, an unknown trigger) never refuses "
+        "an SOS: it is dropped, listed in `ignored` and on the timeline; only a body that "
+        "is not a JSON object is 422."
     ),
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": SosIn.model_json_schema()}},
+        }
+    },
     responses={200: {"description": "Joined the active incident, or a replayed retry"}},
 )
 async def post_sos(
-    data: SosIn,
+    request: Request,
     response: Response,
     session: SessionDep,
     principal: PrincipalDep,
@@ -46,11 +55,16 @@ async def post_sos(
 ) -> SosOut:
     require_kind(principal, ELDER_DEVICE)
     assert principal.elder_id is not None
+    try:
+        sos = read_sos(await request.body(), idempotency_key)
+    except NotAnObject as exc:
+        raise InvalidInput(str(exc), [FieldProblem(["body"], str(exc))]) from None
     result = await receive_sos(
         session,
         elder_id=principal.elder_id,
-        idempotency_key=idempotency_key,
-        payload=data,
+        idempotency_key=sos.idempotency_key,
+        payload=sos.payload,
+        ignored=sos.ignored,
         max_accuracy_m=settings.zone_match_max_accuracy_m,
         limit_key=f"sos:{principal.device_token_id}",
         press_rate=Rate(settings.sos_presses_per_min),

@@ -10,7 +10,7 @@ entry (dispatch.visibility).
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired
 
 # pydantic validates these (tests) only as typing_extensions TypedDicts on Python 3.11.
 from typing_extensions import TypedDict
@@ -59,6 +59,11 @@ class ZoneRef(TypedDict):
     covers: bool
 
 
+class IgnoredField(TypedDict):
+    field: str
+    reason: str
+
+
 class IncidentOpened(TypedDict):
     elder_id: str
     trigger: str
@@ -68,6 +73,7 @@ class IncidentOpened(TypedDict):
     zone: ZoneRef | None
     battery_pct: int | None
     opened_by_user_id: str | None
+    ignored: NotRequired[list[IgnoredField]]  # unusable parts of the SOS body, dropped
 
 
 class IncidentJoined(TypedDict):
@@ -78,6 +84,7 @@ class IncidentJoined(TypedDict):
     battery_pct: int | None
     by_user_id: str | None
     has_idempotency_key: bool
+    ignored: NotRequired[list[IgnoredField]]
 
 
 class OfferSent(TypedDict):
