@@ -1,9 +1,15 @@
 """GET /v1/live: the live channel over WebSocket.
 
 hello → welcome → replay of everything after ``after`` this principal may see
-→ live events, in id order, never twice. One task pumps this socket's queue,
-one reads the client's frames (receipts, pongs), one sends heartbeats; a
-socket that falls behind is closed with 1011 and resumes with ``after``.
+→ live events, in id order, never twice. Every socket either gets every event
+it may see, in order, or is closed: 1011 when it fell behind (resume with
+``after``), 4401 when its credentials were revoked or expired.
+
+One task streams (replay, then the hub's queue), one reads the client's frames
+(receipts, pongs), one sends heartbeats, and watchers wait for the hub's
+alarms and the token's expiry. Each of them may decide to close; the decision
+is final (``notifications.live.lifecycle``) and checked before every frame, so
+nothing is sent after it, whatever the timing of cancellations.
 """
 
 import asyncio
@@ -11,6 +17,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,28 +31,50 @@ from core.security import DEVICE_TOKEN_PREFIX, decode_access_token
 from core.settings import Settings
 from core.signals import device_key, user_key
 from core.types import format_utc, utcnow
-from core.uow import unit_of_work
+from core.uow import in_transaction
 from dispatch.enums import AccessKind
 from dispatch.incidents import load_facts
 from dispatch.locations import mark_received
 from dispatch.privacy.medical_access import carries_medical, record_access
 from dispatch.visibility import IncidentFacts, event_view, viewer_of
 from notifications.live.hub import Batch, LiveEvent, LiveHub, Subscription
+from notifications.live.lifecycle import CloseDecision, Lifecycle
 
 log = logging.getLogger("phikat.live")
 router = APIRouter()
 
 UNAUTHENTICATED = 4401
+AFTER_BEYOND_LAST = 4400
 SLOW_CONSUMER = 1011
+SERVER_ERROR = 1011
+SERVICE_RESTART = 1012
+CLIENT_LEFT = 1001
+TOO_SLOW = "too slow: reconnect with after"
+REVOKED = "credentials revoked"
+
 HELLO_TIMEOUT_S = 10.0
+# Every frame a client sends is small (a hello carries a token of at most 4 KiB).
+# Anything larger is refused before it is parsed, and before authentication.
+MAX_FRAME_CHARS = 8192
+# Teardown is bounded: tasks get this long to stop once cancelled, medical-access
+# log writes this long to commit, the close frame this long to leave (a stalled
+# client gets it once it reads again; uvicorn's keepalive drops one that never does).
+TASK_STOP_S = 5.0
+AUDIT_GRACE_S = 10.0
+CLOSE_TIMEOUT_S = 60.0
+YIELD_EVERY = 16  # event frames a socket sends before it lets other tasks run
 
 
 class BadHello(Exception):
     pass
 
 
-class SlowConsumer(Exception):
+class BadFrame(Exception):
     pass
+
+
+class Closing(Exception):
+    """Raised in a task that tried to send after the close was decided: it just ends."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +82,19 @@ class Hello:
     token: str
     after: int | None
     organization_id: uuid.UUID | None
+
+
+async def read_frame(ws: WebSocket) -> str:
+    """The client's next text frame, refused unparsed if it is binary or too large."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if not isinstance(text, str):
+        raise BadFrame("frames must be JSON text")
+    if len(text) > MAX_FRAME_CHARS:
+        raise BadFrame(f"frames are at most {MAX_FRAME_CHARS} characters")
+    return text
 
 
 def parse_hello(raw: str) -> Hello:
@@ -102,8 +144,11 @@ def event_frame(event: LiveEvent, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+Reauthenticate = Callable[[], Awaitable[object]]
+
+
 class LiveConnection:
-    """One client's socket after a good hello."""
+    """One client's socket after a good hello, from subscription to close frame."""
 
     def __init__(
         self,
@@ -115,6 +160,7 @@ class LiveConnection:
         hub: LiveHub,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
+        reauthenticate: Reauthenticate | None = None,
     ) -> None:
         self.ws = ws
         self.principal = principal
@@ -122,133 +168,206 @@ class LiveConnection:
         self.hub = hub
         self.settings = settings
         self.sessionmaker = sessionmaker
+        # Raises Unauthenticated if the credentials no longer hold.
+        self.reauthenticate = reauthenticate
         keys = {user_key(principal.user_id)} if principal.user_id else set()
         if principal.device_token_id:
             keys.add(device_key(principal.device_token_id))
         self.subscription = Subscription(
             organization_id, frozenset(keys), max_batches=settings.live_queue_batches
         )
+        self.life = Lifecycle()
         self.cursor = 0
         self._send_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._audits: set[asyncio.Task[None]] = set()
+
+    # --- the lifecycle ------------------------------------------------------------
+
+    async def run(self, after: int | None) -> CloseDecision:
+        """Serve the socket until a close is decided, then tear down (bounded) and send
+        the close frame; returns the decision (code, reason)."""
+        await self.hub.subscribe(self.subscription)
+        stopping = False
+        try:
+            self._spawn(self._on_alarm(self.subscription.revoked, UNAUTHENTICATED, REVOKED))
+            self._spawn(self._on_alarm(self.subscription.overflowed, SLOW_CONSUMER, TOO_SLOW))
+            self._spawn(self._recheck())
+            self._spawn(self._expiry())
+            self._spawn(self._stream(after))
+            await self.life.decided.wait()
+        except asyncio.CancelledError:
+            # The server is stopping: uvicorn closes the socket itself (1012).
+            stopping = True
+            self.life.close(SERVICE_RESTART, "server restarting: reconnect")
+            raise
+        finally:
+            # First the hub stops feeding us, then every task ends, then the close frame.
+            self.hub.unsubscribe(self.subscription)
+            await self._stop(self._tasks, cancel=True, within=TASK_STOP_S, what="task")
+            await self._stop(self._audits, cancel=False, within=AUDIT_GRACE_S, what="audit")
+            await self._send_close(frame=not stopping)
+        assert self.life.decision is not None
+        return self.life.decision
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if not self.life.is_open:
+            work.close()
+            return
+        task = asyncio.create_task(self._guarded(work))
+        self._tasks.add(task)
+
+    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run one of the socket's tasks; however it ends, the socket learns of it."""
+        try:
+            await work
+        except Closing:
+            pass
+        except WebSocketDisconnect:
+            self.life.close(CLIENT_LEFT, "the client left", by_client=True)
+        except Exception:
+            log.exception("live socket of %s failed", self.principal.kind.value)
+            self.life.close(SERVER_ERROR, "server error: reconnect with after")
+
+    @staticmethod
+    async def _stop(
+        tasks: set[asyncio.Task[None]], *, cancel: bool, within: float, what: str
+    ) -> None:
+        if not tasks:
+            return
+        if cancel:
+            for task in tasks:
+                task.cancel()
+        done, pending = await asyncio.wait(tasks, timeout=within)
+        for task in pending:
+            log.error("a live %s did not stop within %.0f s; abandoned", what, within)
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("a live %s failed", what, exc_info=task.exception())
+
+    async def _send_close(self, *, frame: bool) -> None:
+        decision = self.life.decision
+        try:
+            if frame and decision is not None and not decision.by_client:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                        await self.ws.close(decision.code, decision.reason)
+        finally:
+            self.life.closed()
+
+    # --- sending: every frame passes the gate -------------------------------------
+
+    def _admit(self) -> bool:
+        """May a frame go out now? Reads the hub's alarms at this very moment, so a
+        frame is never sent after a revocation or a dropped batch was seen."""
+        if self.subscription.revoked.is_set():
+            self.life.close(UNAUTHENTICATED, REVOKED)
+        elif self.subscription.overflowed.is_set():
+            self.life.close(SLOW_CONSUMER, TOO_SLOW)
+        return self.life.is_open
 
     async def send(self, frame: dict[str, Any]) -> None:
         text = json.dumps(frame, ensure_ascii=False, default=str)
         async with self._send_lock:
+            if not self._admit():
+                raise Closing
             try:
-                await asyncio.wait_for(self.ws.send_text(text), self.settings.live_send_timeout_s)
+                async with asyncio.timeout(self.settings.live_send_timeout_s):
+                    await self.ws.send_text(text)
             except TimeoutError as exc:
-                raise SlowConsumer from exc
+                self.life.close(SLOW_CONSUMER, TOO_SLOW)
+                raise Closing from exc
 
     async def send_batch(self, batch: Batch) -> None:
-        for event in batch.events:
+        for n, event in enumerate(batch.events, start=1):
             if event.id <= self.cursor:
                 continue  # already sent by the replay
             data = visible_data(self.principal, batch.context, event)
             if data is not None:
                 await self.send(event_frame(event, data))
                 if carries_medical(event.name, data):
-                    await self._log_medical_read(batch.context, event)
+                    self._audit(batch.context, event)
             self.cursor = event.id
+            if n % YIELD_EVERY == 0:
+                # A send to a reader that keeps up never suspends: let the other
+                # sockets, the hub and the HTTP requests have their turn.
+                await asyncio.sleep(0)
 
-    async def _log_medical_read(
-        self, facts: dict[uuid.UUID, IncidentFacts], event: LiveEvent
-    ) -> None:
-        """The escalation dossier (medical facts, contacts) reached this socket: logged
-        like a read over HTTP. After the send: a failing log never holds back a dossier."""
-        fact = facts.get(event.incident_id) if event.incident_id else None
-        if fact is None or fact.elder_id is None:
-            return
-        try:
-            async with unit_of_work(self.sessionmaker) as session:
-                record_access(
-                    session,
-                    principal=self.principal,
-                    organization_id=event.organization_id,
-                    elder_id=fact.elder_id,
-                    incident_id=event.incident_id,
-                    what=AccessKind.LIVE,
-                )
-        except Exception:
-            log.exception("could not log the medical read of event %s", event.id)
+    # --- the tasks ------------------------------------------------------------------
 
-    async def run(self, after: int | None) -> tuple[int, str]:
-        """Serve the socket until it must close; returns the close code and reason."""
+    async def _stream(self, after: int | None) -> None:
+        """Welcome, replay from the log, then the hub's batches, in id order."""
         org = self.subscription.organization_id
-        # Subscribe first, so nothing committed during the replay can fall between the two.
-        await self.hub.subscribe(self.subscription)
-        try:
-            latest = await self.hub.latest_id(org)
-            self.cursor = latest if after is None else after
+        if self.reauthenticate is not None:
+            # Subscribed first: a revocation is now either seen here or signalled.
+            await self._check_credentials()
+        latest = await self.hub.latest_id(org)
+        if after is not None and after > latest:
+            # No client can hold a cursor past the log: resuming from it would skip events.
             await self.send(
-                {"type": "welcome", "principal": self.principal.public(), "last_event_id": latest}
+                {
+                    "type": "error",
+                    "detail": f"after {after} is beyond the last event id {latest}: "
+                    "reload and reconnect with after null or at most last_event_id",
+                    "last_event_id": latest,
+                }
             )
-            while (batch := await self.hub.load(org, self.cursor)) is not None:
-                await self.send_batch(batch)
-            return await self._live()
-        except SlowConsumer:
-            return SLOW_CONSUMER, "too slow: reconnect with after"
-        finally:
-            self.hub.unsubscribe(self.subscription)
-
-    async def _live(self) -> tuple[int, str]:
-        tasks = {
-            asyncio.create_task(self._pump()),
-            asyncio.create_task(self._receive()),
-            asyncio.create_task(self._heartbeat()),
-            asyncio.create_task(
-                self._watch(
-                    self.subscription.overflowed, SLOW_CONSUMER, "too slow: reconnect with after"
-                )
-            ),
-            asyncio.create_task(
-                self._watch(self.subscription.revoked, UNAUTHENTICATED, "credentials revoked")
-            ),
-        }
-        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        # Several tasks may end together (the client left while we were sending):
-        # look at every one, so no exception goes unretrieved.
-        errors = [t.exception() for t in done if t.exception() is not None]
-        if any(isinstance(e, WebSocketDisconnect) for e in errors):
-            raise WebSocketDisconnect
-        if any(isinstance(e, SlowConsumer) for e in errors):
-            return SLOW_CONSUMER, "too slow: reconnect with after"
-        if errors:
-            log.error("live socket failed", exc_info=errors[0])
-            return 1011, "server error: reconnect with after"
-        for task in done:
-            outcome = task.result()
-            if outcome is not None:
-                return outcome
-        return 1000, "closed"
-
-    async def _pump(self) -> None:
+            self.life.close(AFTER_BEYOND_LAST, "after is beyond the last event id")
+            return
+        self.cursor = latest if after is None else after
+        await self.send(
+            {"type": "welcome", "principal": self.principal.public(), "last_event_id": latest}
+        )
+        self._spawn(self._receive())
+        self._spawn(self._heartbeat())
+        while (batch := await self.hub.load(org, self.cursor)) is not None:
+            await self.send_batch(batch)
         while True:
             await self.send_batch(await self.subscription.queue.get())
 
-    async def _watch(self, alarm: asyncio.Event, code: int, reason: str) -> tuple[int, str]:
+    async def _on_alarm(self, alarm: asyncio.Event, code: int, reason: str) -> None:
         await alarm.wait()
-        return code, reason
+        self.life.close(code, reason)
 
-    async def _heartbeat(self) -> tuple[int, str]:
+    async def _check_credentials(self) -> None:
+        assert self.reauthenticate is not None
+        try:
+            await self.reauthenticate()
+        except Unauthenticated:
+            self.life.close(UNAUTHENTICATED, REVOKED)
+
+    async def _recheck(self) -> None:
+        while self.reauthenticate is not None:
+            await self.subscription.recheck.wait()
+            self.subscription.recheck.clear()
+            await self._check_credentials()
+
+    async def _expiry(self) -> None:
+        """A staff token ends the socket the moment it expires (device tokens do not)."""
+        if self.token.startswith(DEVICE_TOKEN_PREFIX):
+            return
+        try:
+            claims = decode_access_token(
+                self.token, secret=self.settings.secret_key.get_secret_value()
+            )
+            await asyncio.sleep(max((claims.expires_at - utcnow()).total_seconds(), 0))
+        except Unauthenticated:
+            pass
+        self.life.close(UNAUTHENTICATED, "token expired")
+
+    async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.settings.live_heartbeat_s)
-            if not self.token.startswith(DEVICE_TOKEN_PREFIX):
-                try:
-                    decode_access_token(
-                        self.token, secret=self.settings.secret_key.get_secret_value()
-                    )
-                except Unauthenticated:
-                    return UNAUTHENTICATED, "token expired"
             await self.send({"type": "ping", "at": format_utc(utcnow())})
 
     async def _receive(self) -> None:
         while True:
-            raw = await self.ws.receive_text()
             try:
-                frame = json.loads(raw)
+                frame = json.loads(await read_frame(self.ws))
+            except BadFrame as exc:
+                await self.send({"type": "error", "detail": str(exc)})
+                continue
             except ValueError:
                 await self.send({"type": "error", "detail": "frames must be JSON"})
                 continue
@@ -259,19 +378,52 @@ class LiveConnection:
                 await self.send({"type": "error", "detail": f"unknown frame type {kind!r}"})
 
     async def _receipt(self, offer_id: Any) -> None:
-        if self.principal.kind is not PrincipalKind.RESPONDER or self.principal.user_id is None:
+        responder_id = self.principal.user_id
+        if self.principal.kind is not PrincipalKind.RESPONDER or responder_id is None:
             await self.send({"type": "error", "detail": "receipts are for responders"})
             return
         try:
-            async with unit_of_work(self.sessionmaker) as session:
-                await mark_received(
-                    session,
-                    offer_id=uuid.UUID(str(offer_id)),
-                    responder_id=self.principal.user_id,
-                    via="live",
-                )
-        except (ValueError, DomainError):
+            offer = uuid.UUID(str(offer_id))
+        except ValueError:
             await self.send({"type": "error", "detail": "no such offer"})
+            return
+
+        async def receipt(session: AsyncSession) -> None:
+            await mark_received(session, offer_id=offer, responder_id=responder_id, via="live")
+
+        try:
+            await in_transaction(self.sessionmaker, receipt, what="live receipt")
+        except DomainError:
+            await self.send({"type": "error", "detail": "no such offer"})
+
+    # --- the medical-access log -------------------------------------------------------
+
+    def _audit(self, facts: dict[uuid.UUID, IncidentFacts], event: LiveEvent) -> None:
+        """The escalation dossier (medical facts, contacts) reached this socket: logged
+        like a read over HTTP, after the send (a failing log never holds back a dossier),
+        in a task of its own that the socket's teardown waits for but never cancels."""
+        fact = facts.get(event.incident_id) if event.incident_id else None
+        if fact is None or fact.elder_id is None:
+            return
+        task = asyncio.create_task(self._log_medical_read(event, fact.elder_id))
+        self._audits.add(task)
+        task.add_done_callback(self._audits.discard)
+
+    async def _log_medical_read(self, event: LiveEvent, elder_id: uuid.UUID) -> None:
+        async def log_read(session: AsyncSession) -> None:
+            record_access(
+                session,
+                principal=self.principal,
+                organization_id=event.organization_id,
+                elder_id=elder_id,
+                incident_id=event.incident_id,
+                what=AccessKind.LIVE,
+            )
+
+        try:
+            await in_transaction(self.sessionmaker, log_read, what="live medical-access log")
+        except Exception:
+            log.exception("could not log the medical read of event %s", event.id)
 
 
 @router.websocket("/v1/live")
@@ -279,18 +431,28 @@ async def live(ws: WebSocket) -> None:
     await ws.accept()
     app = ws.app
     settings: Settings = app.state.settings
+    sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+
+    async def authenticate(token: str) -> Principal:
+        async with sessionmaker() as session:
+            return await principal_from_token(session, settings, token)
+
     try:
-        hello = parse_hello(await asyncio.wait_for(ws.receive_text(), HELLO_TIMEOUT_S))
-        async with app.state.sessionmaker() as session:
-            principal = await principal_from_token(session, settings, hello.token)
+        async with asyncio.timeout(HELLO_TIMEOUT_S):
+            raw = await read_frame(ws)
+        hello = parse_hello(raw)
+        principal = await authenticate(hello.token)
         organization_id = principal.organization_id or hello.organization_id
         if organization_id is None:
             raise BadHello("the admin must name an organization_id in hello")
         if not principal.is_admin and hello.organization_id not in (None, organization_id):
             raise BadHello("this token belongs to another organization")
-    except (BadHello, Unauthenticated, TimeoutError, WebSocketDisconnect) as exc:
+    except (BadHello, BadFrame, Unauthenticated, TimeoutError) as exc:
         with contextlib.suppress(Exception):
-            await ws.close(UNAUTHENTICATED, str(exc)[:120] or "unauthenticated")
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                await ws.close(UNAUTHENTICATED, str(exc)[:120] or "unauthenticated")
+        return
+    except WebSocketDisconnect:
         return
     connection = LiveConnection(
         ws,
@@ -299,14 +461,14 @@ async def live(ws: WebSocket) -> None:
         organization_id=organization_id,
         hub=app.state.hub,
         settings=settings,
-        sessionmaker=app.state.sessionmaker,
+        sessionmaker=sessionmaker,
+        reauthenticate=lambda: authenticate(hello.token),
     )
-    try:
-        code, reason = await connection.run(hello.after)
-    except WebSocketDisconnect:
-        return
-    log.info("closing live socket of %s: %s %s", principal.kind.value, code, reason)
-    with contextlib.suppress(Exception):
-        # A stalled client gets its close frame once it reads again; if it never does,
-        # uvicorn's keepalive pings (20 s + 20 s) drop the connection.
-        await asyncio.wait_for(ws.close(code, reason), 60)
+    decision = await connection.run(hello.after)
+    if not decision.by_client:
+        log.info(
+            "closed live socket of %s: %s %s",
+            principal.kind.value,
+            decision.code,
+            decision.reason,
+        )

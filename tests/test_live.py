@@ -88,6 +88,53 @@ async def test_a_bad_hello_closes_with_4401(server: ServerProcess, world: World)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
+async def test_a_hello_too_large_or_binary_is_refused_unparsed(
+    server: ServerProcess, world: World
+) -> None:
+    token = bearer_token(world.officer)
+    padded = json.dumps({"type": "hello", "token": token, "after": None, "pad": "x" * 100_000})
+    binary = json.dumps({"type": "hello", "token": token, "after": None}).encode()
+    for first_frame in (padded, binary):
+        async with connect(server.ws) as ws:
+            await ws.send(first_frame)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)  # not a welcome
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_a_frame_too_large_after_the_hello_gets_an_error(
+    server: ServerProcess, world: World
+) -> None:
+    ws, _ = await open_live(server.ws, world.officer)
+    async with ws:
+        await ws.send(json.dumps({"type": "receipt", "offer_id": "x" * 100_000}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert error == {"type": "error", "detail": "frames are at most 8192 characters"}
+        await ws.send(json.dumps({"type": "pong"}))  # the socket stays open
+        await ws.send(json.dumps({"type": "nonsense"}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert error["detail"] == "unknown frame type 'nonsense'"
+
+
+async def test_an_after_beyond_the_last_event_is_refused(
+    server: ServerProcess, client: httpx.AsyncClient, world: World
+) -> None:
+    await sos(client, world)
+    ws, welcome = await open_live(server.ws, world.officer)
+    await ws.close()
+    latest = welcome["last_event_id"]
+    ws, _ = await open_live(server.ws, world.officer, after=latest)  # up to date: fine
+    await ws.close()
+    async with connect(server.ws) as ws:
+        token = bearer_token(world.officer)
+        await ws.send(json.dumps({"type": "hello", "token": token, "after": latest + 1}))
+        error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert error["type"] == "error" and error["last_event_id"] == latest, error
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
 async def test_an_sos_reaches_the_officer_in_order(
     server: ServerProcess, client: httpx.AsyncClient, world: World
 ) -> None:
@@ -127,7 +174,11 @@ async def read_with_reconnects(
     server: ServerProcess, world: World, seen: list[int], start: int, rng: random.Random
 ) -> None:
     while len(seen) < 1000:
-        ws, _ = await open_live(server.ws, world.officer, after=seen[-1] if seen else start)
+        # Unbounded client queue: with reading paused on a full queue, the client could
+        # not see the server's close and would wait out its 10 s close timeout.
+        ws, _ = await open_live(
+            server.ws, world.officer, after=seen[-1] if seen else start, max_queue=None
+        )
         async with ws:
             for _ in range(rng.randint(1, 150)):  # read a while, then drop the connection
                 try:

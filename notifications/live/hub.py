@@ -5,9 +5,9 @@ every event after its cursor for X from the event log (ids commit in order, so
 nothing is skipped), lets an injected ``enrich`` attach what the filters need
 (one query per batch, not per socket), and hands the batch to each
 subscription of X without waiting on any of them. A subscription whose queue
-is full is marked overflowed; its socket closes and the client resumes with
-``after``. Notifications lost while disconnected are caught up on reconnect
-and by a slow periodic poll.
+is full is marked overflowed and gets nothing more; its socket closes with
+1011 and the client resumes with ``after``. Notifications lost while
+disconnected are caught up on reconnect and by a slow periodic poll.
 """
 
 import asyncio
@@ -53,7 +53,14 @@ Enrich = Callable[[AsyncSession, list[LiveEvent]], Awaitable[Any]]
 
 @dataclass(eq=False)
 class Subscription:
-    """One socket's place in the hub: a bounded queue of batches and two alarms."""
+    """One socket's place in the hub: a bounded queue of batches and three signals.
+
+    ``overflowed`` and ``revoked`` end the subscription: once either is set,
+    nothing more is queued (after a dropped batch, anything queued would follow
+    a gap). The socket reads them before every frame it sends. ``recheck`` asks
+    the socket to check its credentials again: revocations notified while the
+    hub was not listening are lost.
+    """
 
     organization_id: uuid.UUID
     # Revocation keys (see core.signals) that end this subscription.
@@ -62,15 +69,25 @@ class Subscription:
     queue: asyncio.Queue[Batch] = field(init=False)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     revoked: asyncio.Event = field(default_factory=asyncio.Event)
+    recheck: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(maxsize=self.max_batches)
 
+    @property
+    def ended(self) -> bool:
+        return self.overflowed.is_set() or self.revoked.is_set()
+
     def deliver(self, batch: Batch) -> None:
+        if self.ended:
+            return
         try:
             self.queue.put_nowait(batch)
         except asyncio.QueueFull:
             self.overflowed.set()
+
+    def revoke(self) -> None:
+        self.revoked.set()
 
 
 def _conninfo(database_url: str) -> str:
@@ -181,7 +198,7 @@ class LiveHub:
         for subs in self._subscriptions.values():
             for subscription in subs:
                 if key in subscription.keys:
-                    subscription.revoked.set()
+                    subscription.revoke()
 
     def _orgs(self) -> Iterable[uuid.UUID]:
         return [org for org, subs in self._subscriptions.items() if subs]
@@ -199,6 +216,10 @@ class LiveHub:
                     # Anything committed while we were not listening:
                     for org in self._orgs():
                         self._kick(org)
+                    # Revocations notified meanwhile are lost: every socket checks again.
+                    for subs in self._subscriptions.values():
+                        for subscription in subs:
+                            subscription.recheck.set()
                     async for note in conn.notifies():
                         await self._on_notify(note.channel, note.payload)
             except asyncio.CancelledError:
