@@ -40,7 +40,7 @@ from dispatch.deadlines import run_worker
 from dispatch.privacy.retention import run_retention
 from notifications.channels.factory import build_channels
 from notifications.live.hub import LiveHub
-from notifications.sender import Channels, run_sender
+from notifications.sender import Channels, SenderOptions, run_sender
 
 log = logging.getLogger("phikat")
 
@@ -119,7 +119,9 @@ def start_workers(
             name="deadline-worker",
         ),
         asyncio.create_task(
-            run_sender(sessionmaker, channels, stop=stop, poll_interval_s=settings.sender_poll_s),
+            run_sender(
+                sessionmaker, channels, stop=stop, options=SenderOptions.from_settings(settings)
+            ),
             name="outbox-sender",
         ),
         asyncio.create_task(

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     sms_template: str = '{"to": "{to}", "text": "{text}"}'
     sms_auth_header: SecretStr | None = None
     sender_poll_s: float = Field(default=0.2, gt=0, le=10)
+    # A sender leases the messages it sends for this long: a sender that dies mid-send
+    # leaves them to the others after it (and may have sent them: at most once more).
+    # Longer than a provider's timeout (10 s), short enough to resend an offer in time.
+    sender_lease_s: float = Field(default=30.0, ge=2, le=600)
+    # Messages in flight at once, per lane: pushes, and SMS (each SMS is one request).
+    sender_push_concurrency: int = Field(default=1000, ge=1)
+    sender_sms_concurrency: int = Field(default=20, ge=1)
 
     # PDPA: positions reported during an incident (its trail) are deleted this many days
     # after it closed; the sweep runs in every worker this often (any number may run).

@@ -61,12 +61,21 @@ class OutboxState(enum.StrEnum):
 
 
 class OutboxMessage(Base):
-    """A message to send, written in the transaction of the event that causes it."""
+    """A message to send, written in the transaction of the event that causes it.
+
+    A sender leases the rows it sends (``notifications.outbox_claim``): it sets
+    ``lease_token`` and moves ``next_attempt_at`` to the lease's end, so the row
+    is due again, for any sender, if no result is recorded by then.
+    """
 
     __tablename__ = "outbox_message"
     __table_args__ = (
+        # Each lane (route) claims its own due rows, oldest first.
         Index(
-            "ix_outbox_message_due", "next_attempt_at", postgresql_where=text("state = 'pending'")
+            "ix_outbox_message_due_by_route",
+            "route",
+            "next_attempt_at",
+            postgresql_where=text("state = 'pending'"),
         ),
     )
 
@@ -95,8 +104,13 @@ class OutboxMessage(Base):
         default=OutboxState.PENDING,
     )
     channel: Mapped[str | None] = mapped_column(String(16))
+    # Counted when a sender claims the row (a sender that dies mid-send used an attempt).
     attempts: Mapped[int] = mapped_column(SmallInteger, default=0)
+    # When the row is due: first at once, then after a backoff, or at the end of a lease.
     next_attempt_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # The current (or last, if its sender died) lease: only its holder records a result.
+    lease_token: Mapped[uuid.UUID | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None]

@@ -1,34 +1,52 @@
-"""The outbox sender: claims due messages with SKIP LOCKED, sends, records the outcome.
+"""The outbox sender: lanes that lease due messages, send them outside any
+transaction, concurrently, and record the outcome.
 
-A message is claimed, sent and marked in one transaction. A crash before the
-mark leaves it pending (sent again later: at least once; FCM's collapse key
-and the app's offer id make a repeat harmless); once marked sent it is never
-sent again. Transient failures back off (Retry-After honoured, at least a
-minute for QUOTA_EXCEEDED); after ``max_attempts`` the message fails and the
-officers are told with a ``message.failed`` event.
+One lane per route (push, SMS), each with its own claims, its own bound on
+messages in flight and its own loop: a slow SMS gateway never delays a push.
+A lane claims rows with a lease and commits (``notifications.outbox_claim``),
+sends them with no transaction open, then records the results in a second
+short transaction, only for rows whose lease is still its own. Both
+transactions run in ``core.uow.in_transaction`` (retried after a deadlock).
+Any number of senders may run, in any number of processes.
+
+Delivery is at least once, and at most twice per crash: a sender killed (or
+cut off from the database until its lease ends) after the provider accepted
+a message but before the result was committed leaves the row pending with
+its lease; when the lease expires (``PHIKAT_SENDER_LEASE_S``) another sender
+claims it and sends it once more. Nothing is sent again before that, and a
+deadlock while recording is retried, not resent. A send that runs out of its
+lease without an answer is recorded as a transient failure and retried (the
+provider may have accepted it: the same window). FCM's collapse key and the
+offer id in the data make a repeated push harmless to the app. Transient
+failures back off (Retry-After honoured, at least a minute for
+QUOTA_EXCEEDED); after ``max_attempts`` the message fails and the officers
+are told with a ``message.failed`` event.
 """
 
 import asyncio
 import logging
+import os
+import socket
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from functools import partial
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.events.log import record_event
-from core.tenancy.models import User
-from core.uow import unit_of_work
-from notifications.channels.base import Channel, Delivery, Outcome
+from core.settings import Settings
+from core.uow import in_transaction
+from notifications.channels.base import Channel, Outcome
 from notifications.messages import Route
-from notifications.models import OutboxMessage, OutboxState, PushDevice
 from notifications.outbox import wake_on_commit
+from notifications.outbox_claim import Claimed, Lease, claim, record
 
 log = logging.getLogger("phikat.sender")
 
-MAX_BACKOFF_S = 300.0
+# The share of a lease a lane may spend sending; the rest is for recording.
+SEND_SHARE = 0.8
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+
+Result = tuple[str, Outcome]  # (address, what its channel said)
 
 
 @dataclass
@@ -44,44 +62,215 @@ class Channels:
         await self.sms.close()
 
 
-def backoff_s(attempts: int, retry_after_s: float | None) -> float:
-    return max(retry_after_s or 0.0, min(2.0**attempts, MAX_BACKOFF_S))
+@dataclass(frozen=True)
+class SenderOptions:
+    """How a sender runs; ``from_settings`` reads the ``PHIKAT_SENDER_*`` settings."""
+
+    poll_interval_s: float = 0.2
+    lease_s: float = 30.0
+    # Messages in flight at once per lane, and how many one claim takes.
+    push_in_flight: int = 1000
+    push_batch: int = 500
+    sms_in_flight: int = 20
+    sms_batch: int = 5
+    max_attempts: int = 6
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SenderOptions":
+        return cls(
+            poll_interval_s=settings.sender_poll_s,
+            lease_s=settings.sender_lease_s,
+            push_in_flight=settings.sender_push_concurrency,
+            push_batch=min(500, settings.sender_push_concurrency),
+            sms_in_flight=settings.sender_sms_concurrency,
+            sms_batch=min(5, settings.sender_sms_concurrency),
+        )
 
 
-async def _addresses(
-    session: AsyncSession, rows: list[OutboxMessage]
-) -> dict[uuid.UUID, list[tuple[str, str | None]]]:
-    """Where each message goes: FCM tokens (with platform) or a phone number."""
-    users = {r.recipient_user_id for r in rows if r.recipient_user_id}
-    elders = {r.recipient_elder_id for r in rows if r.recipient_elder_id}
-    by_owner: dict[uuid.UUID, list[PushDevice]] = defaultdict(list)
-    if users or elders:
-        for device in await session.scalars(
-            select(PushDevice).where(
-                PushDevice.user_id.in_(users) | PushDevice.elder_id.in_(elders)
-            )
-        ):
-            owner = device.user_id or device.elder_id
-            assert owner is not None
-            by_owner[owner].append(device)
-    phones: dict[uuid.UUID, str | None] = {}
-    if users:
-        for user_id, phone in await session.execute(
-            select(User.id, User.phone).where(User.id.in_(users))
-        ):
-            phones[user_id] = phone
-    found: dict[uuid.UUID, list[tuple[str, str | None]]] = {}
-    for row in rows:
-        if row.route == Route.PUSH:
-            owner = row.recipient_user_id or row.recipient_elder_id
-            devices = by_owner.get(owner, []) if owner else []
-            found[row.id] = [(d.fcm_token, d.platform.value) for d in devices]
-        else:
-            phone = row.recipient_phone or (
-                phones.get(row.recipient_user_id) if row.recipient_user_id else None
-            )
-            found[row.id] = [(phone, None)] if phone else []
-    return found
+class Lane:
+    """Sends the messages of one route: claim (leased), send, record."""
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        channel: Channel,
+        route: Route,
+        *,
+        owner: str,
+        lease_s: float,
+        batch: int,
+        in_flight: int,
+        max_attempts: int,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.channel = channel
+        self.route = route
+        self.owner = owner
+        self.lease_s = lease_s
+        self.batch = batch
+        self.in_flight = in_flight
+        self.max_attempts = max_attempts
+
+    async def claim(self, limit: int) -> tuple[Lease, float]:
+        """A lease on up to ``limit`` due rows, and when (loop time) it ends at the latest."""
+        ends = asyncio.get_running_loop().time() + self.lease_s
+        lease = await in_transaction(
+            self.sessionmaker,
+            partial(claim, route=self.route, owner=self.owner, lease_s=self.lease_s, limit=limit),
+            what=f"outbox claim ({self.route})",
+        )
+        return lease, ends
+
+    async def deliver(self, lease: Lease, ends: float) -> int:
+        """Send a claimed lease's messages, then record what happened; returns how many."""
+        results = await self._send(lease, ends - self.lease_s * (1 - SEND_SHARE))
+        await self._record(lease, results, ends)
+        return len(lease.rows)
+
+    async def _send(self, lease: Lease, stop_at: float) -> dict[uuid.UUID, list[Result]]:
+        # Every row gets a result, also one with no address (it fails).
+        results: dict[uuid.UUID, list[Result]] = {row.id: [] for row in lease.rows}
+        deliveries = []
+        for row in lease.rows:
+            # Its senders died mid-send until no attempt was left (one more is not made).
+            if row.attempts > self.max_attempts:
+                results[row.id].append(("", _abandoned(row)))
+            else:
+                deliveries += row.deliveries
+        if not deliveries:
+            return results
+        try:
+            async with asyncio.timeout_at(stop_at):
+                outcomes = await self.channel.send(deliveries)
+        except TimeoutError:
+            error = f"no answer from {self.channel.name} within the lease"
+            outcomes = [Outcome(ok=False, retry_after_s=0.0, error=error)] * len(deliveries)
+        except Exception as exc:  # a channel reports refusals; this is a bug or a crash
+            log.exception("the %s channel failed", self.channel.name)
+            error = f"{self.channel.name} failed: {type(exc).__name__}"
+            outcomes = [Outcome(ok=False, retry_after_s=0.0, error=error)] * len(deliveries)
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            results[delivery.message_id].append((delivery.address, outcome))
+        return results
+
+    async def _record(
+        self, lease: Lease, results: dict[uuid.UUID, list[Result]], ends: float
+    ) -> None:
+        work = partial(
+            record,
+            lease_token=lease.token,
+            channel=self.channel.name,
+            results=results,
+            max_attempts=self.max_attempts,
+        )
+        loop = asyncio.get_running_loop()
+        pause = 0.2
+        while True:
+            try:
+                settled = await in_transaction(
+                    self.sessionmaker, work, what=f"outbox record ({self.route})"
+                )
+            except Exception:
+                # The database is away: keep trying while the lease holds; after that the
+                # rows are due again and another sender sends them (the crash window).
+                if loop.time() + pause >= ends:
+                    log.exception(
+                        "could not record %d %s results before the lease ended; they will "
+                        "be sent again",
+                        len(results),
+                        self.route,
+                    )
+                    return
+                log.warning("recording %s results failed; retrying", self.route, exc_info=True)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+                continue
+            if settled < len(results):
+                log.warning(
+                    "%d %s messages were claimed again by another sender after our lease "
+                    "expired; their results are theirs to record",
+                    len(results) - settled,
+                    self.route,
+                )
+            return
+
+    async def run(self, stop: asyncio.Event, *, poll_interval_s: float) -> None:
+        """Claim, send and record until ``stop`` is set, then finish what is in flight."""
+        wakeup = asyncio.Event()
+        sending: dict[asyncio.Task[int], int] = {}
+        with wake_on_commit(wakeup):
+            while not stop.is_set():
+                wakeup.clear()
+                free = self.in_flight - sum(sending.values())
+                limit = min(self.batch, free)
+                claimed = 0
+                if limit > 0:
+                    try:
+                        lease, ends = await self.claim(limit)
+                    except Exception:
+                        log.exception("claiming %s messages failed; retrying", self.route)
+                    else:
+                        claimed = len(lease.rows)
+                        if claimed:
+                            task = asyncio.create_task(self.deliver(lease, ends))
+                            sending[task] = claimed
+                if claimed < limit or limit == 0:
+                    await _pause(stop, wakeup, set(sending), poll_interval_s)
+                _reap(sending)
+            if sending:
+                await asyncio.wait(set(sending))
+                _reap(sending)
+
+
+def _abandoned(row: Claimed) -> Outcome:
+    return Outcome(
+        ok=False,
+        error=f"no result after {row.attempts - 1} attempts: the sender stopped while sending",
+    )
+
+
+async def _pause(
+    stop: asyncio.Event, wakeup: asyncio.Event, sending: set[asyncio.Task[int]], poll_s: float
+) -> None:
+    """Until stop, a commit that queued messages, a lease settled, or the poll interval."""
+    waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(wakeup.wait())}
+    await asyncio.wait(waiters | sending, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
+    for waiter in waiters:
+        waiter.cancel()
+
+
+def _reap(sending: dict[asyncio.Task[int], int]) -> None:
+    for task in [t for t in sending if t.done()]:
+        del sending[task]
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("sending a leased batch failed", exc_info=exc)
+
+
+def lanes(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    channels: Channels,
+    options: SenderOptions,
+    *,
+    owner: str | None = None,
+) -> list[Lane]:
+    """The push lane and the SMS lane of one sender."""
+    owner = owner or f"{PROCESS}:{uuid.uuid4().hex[:8]}"
+    return [
+        Lane(
+            sessionmaker,
+            channels.for_route(route),
+            route,
+            owner=owner,
+            lease_s=options.lease_s,
+            batch=batch,
+            in_flight=in_flight,
+            max_attempts=options.max_attempts,
+        )
+        for route, batch, in_flight in (
+            (Route.PUSH, options.push_batch, options.push_in_flight),
+            (Route.SMS, options.sms_batch, options.sms_in_flight),
+        )
+    ]
 
 
 async def send_due(
@@ -89,97 +278,16 @@ async def send_due(
     channels: Channels,
     *,
     limit: int = 500,
-    max_attempts: int = 6,
+    options: SenderOptions | None = None,
 ) -> int:
-    """Send one batch of due messages; returns how many were handled."""
-    async with unit_of_work(sessionmaker) as session:
-        rows = list(
-            await session.scalars(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.state == OutboxState.PENDING,
-                    OutboxMessage.next_attempt_at <= datetime.now(UTC),
-                )
-                .order_by(OutboxMessage.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-        )
-        if not rows:
-            return 0
-        addresses = await _addresses(session, rows)
-        outcomes: dict[uuid.UUID, list[tuple[str, Outcome]]] = defaultdict(list)
-        for route in (Route.PUSH, Route.SMS):
-            batch = [
-                (row, address, platform)
-                for row in rows
-                if row.route == route
-                for address, platform in addresses[row.id]
-            ]
-            if not batch:
-                continue
-            deliveries = [
-                Delivery(
-                    message_id=row.id,
-                    address=address,
-                    title=row.payload["title"],
-                    body=row.payload["body"],
-                    data=row.payload["data"],
-                    ttl_s=row.payload["ttl_s"],
-                    urgent=row.payload["urgent"],
-                    platform=platform,
-                )
-                for row, address, platform in batch
-            ]
-            channel = channels.for_route(route)
-            for (row, address, _), outcome in zip(
-                batch, await channel.send(deliveries), strict=True
-            ):
-                row.channel = channel.name
-                outcomes[row.id].append((address, outcome))
-        dead = [a for results in outcomes.values() for a, o in results if o.drop_address]
-        if dead:
-            await session.execute(delete(PushDevice).where(PushDevice.fcm_token.in_(dead)))
-        for row in rows:
-            _settle(session, row, outcomes.get(row.id, []), max_attempts=max_attempts)
-        return len(rows)
-
-
-def _settle(
-    session: AsyncSession,
-    row: OutboxMessage,
-    results: list[tuple[str, Outcome]],
-    *,
-    max_attempts: int,
-) -> None:
-    now = datetime.now(UTC)
-    row.attempts += 1
-    if any(o.ok for _, o in results):
-        row.state, row.sent_at, row.last_error = OutboxState.SENT, now, None
-        return
-    transient = [o for _, o in results if o.retry_after_s is not None]
-    errors = "; ".join(o.error or "failed" for _, o in results) or "no device or phone to send to"
-    row.last_error = errors[:2000]
-    if transient and row.attempts < max_attempts:
-        wait = max(backoff_s(row.attempts, o.retry_after_s) for o in transient)
-        row.next_attempt_at = now + timedelta(seconds=wait)
-        return
-    row.state = OutboxState.FAILED
-    if row.incident_id is not None:
-        record_event(
-            session,
-            organization_id=row.organization_id,
-            incident_id=row.incident_id,
-            name="message.failed",
-            data={
-                "message_id": str(row.id),
-                "kind": row.kind,
-                "route": row.route,
-                "recipient_user_id": str(row.recipient_user_id) if row.recipient_user_id else None,
-                "attempts": row.attempts,
-                "error": row.last_error,
-            },
-        )
+    """One claim, send and record per lane, one lane after the other (tests, benchmarks);
+    returns how many messages were handled."""
+    handled = 0
+    for lane in lanes(sessionmaker, channels, options or SenderOptions()):
+        lease, ends = await lane.claim(limit)
+        if lease.rows:
+            handled += await lane.deliver(lease, ends)
+    return handled
 
 
 async def run_sender(
@@ -187,22 +295,13 @@ async def run_sender(
     channels: Channels,
     *,
     stop: asyncio.Event,
-    poll_interval_s: float = 0.2,
+    poll_interval_s: float | None = None,
+    options: SenderOptions | None = None,
 ) -> None:
-    """Send until ``stop`` is set; any number of senders may run at once."""
+    """Send until ``stop`` is set, each lane on its own; any number of senders may run."""
+    options = options or SenderOptions()
+    poll = poll_interval_s if poll_interval_s is not None else options.poll_interval_s
     log.info("outbox sender started (push: %s, sms: %s)", channels.push.name, channels.sms.name)
-    wakeup = asyncio.Event()
-    with wake_on_commit(wakeup):
-        while not stop.is_set():
-            wakeup.clear()
-            try:
-                while await send_due(sessionmaker, channels):
-                    pass
-            except Exception:
-                log.exception("sending the outbox failed; retrying")
-            waiting = {asyncio.create_task(stop.wait()), asyncio.create_task(wakeup.wait())}
-            await asyncio.wait(
-                waiting, timeout=poll_interval_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            for task in waiting:
-                task.cancel()
+    await asyncio.gather(
+        *(lane.run(stop, poll_interval_s=poll) for lane in lanes(sessionmaker, channels, options))
+    )

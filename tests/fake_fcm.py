@@ -10,6 +10,11 @@ every request and answers each FCM token by its prefix:
     anything else   200
 
 ``fail_next[token] = n`` makes a token fail (429, Retry-After: 1) n times first.
+Slow or stuck providers: ``token_delay_s`` (Google's token endpoint),
+``fcm_delay_s`` and ``sms_delay_s`` delay every answer; a token in ``held`` is
+recorded on arrival (the provider has it) and answered only once removed.
+Access tokens in ``revoked`` get 401. ``fcm_overlap`` is the most requests for one
+message (collapse key) in flight at once.
 """
 
 import asyncio
@@ -54,6 +59,14 @@ class FakeGoogle:
     fail_next: dict[str, int] = field(default_factory=dict)
     sms_failures: int = 0
     port: int = 0
+    token_delay_s: float = 0.0
+    fcm_delay_s: float = 0.0
+    sms_delay_s: float = 0.0
+    held: set[str] = field(default_factory=set)
+    revoked: set[str] = field(default_factory=set)  # access tokens answered 401
+    sms_arrived_at: list[float] = field(default_factory=list)
+    fcm_overlap: int = 0
+    _in_flight: dict[str, int] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -64,6 +77,7 @@ class FakeGoogle:
 
     async def _token(self, request: Request) -> JSONResponse:
         self.token_requests += 1
+        await asyncio.sleep(self.token_delay_s)
         return JSONResponse(
             {
                 "access_token": f"fake-{self.token_requests}",
@@ -75,7 +89,11 @@ class FakeGoogle:
     async def _send(self, request: Request) -> Any:
         body = await request.json()
         token = body["message"]["token"]
-        response = self._answer(token)
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if bearer in self.revoked:
+            response = _fcm_error(401, "UNAUTHENTICATED", "THIRD_PARTY_AUTH_ERROR")
+        else:
+            response = self._answer(token)
         self.fcm.append(
             {
                 "path": request.url.path,
@@ -86,6 +104,16 @@ class FakeGoogle:
                 "size": len(await request.body()),
             }
         )
+        collapse = body["message"].get("android", {}).get("collapse_key", "")
+        self._in_flight[collapse] = self._in_flight.get(collapse, 0) + 1
+        self.fcm_overlap = max(self.fcm_overlap, self._in_flight[collapse])
+        try:
+            await asyncio.sleep(self.fcm_delay_s)
+            # Released from the test's thread, which cannot set an asyncio.Event of this loop.
+            while token in self.held:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+        finally:
+            self._in_flight[collapse] -= 1
         return response
 
     def _answer(self, token: str) -> Any:
@@ -106,6 +134,8 @@ class FakeGoogle:
 
     async def _sms(self, request: Request) -> JSONResponse:
         body = await request.json()
+        self.sms_arrived_at.append(time.time())
+        await asyncio.sleep(self.sms_delay_s)
         if self.sms_failures > 0:
             self.sms_failures -= 1
             return JSONResponse({"error": "busy"}, status_code=503)

@@ -3,20 +3,15 @@ the FCM HTTP v1 API (and of Google's token endpoint), the SMS webhook, the outbo
 
 import asyncio
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
 from core.uow import unit_of_work
@@ -28,46 +23,10 @@ from notifications.models import OutboxMessage, PushDevice
 from notifications.sender import Channels, send_due
 from tests.dispatch_helpers import event_names, fire_next, sos
 from tests.factories import World
-from tests.fake_fcm import PROJECT, FakeGoogle, FakeGoogleServer, service_account_file
+from tests.fake_fcm import PROJECT, FakeGoogle, service_account_file
+from tests.outbox_support import Maker, channels, google, register, sender_settings, start_worker
 
-Maker = async_sessionmaker[AsyncSession]
-
-
-@pytest.fixture(scope="module")
-def google() -> Iterator[FakeGoogle]:
-    with FakeGoogleServer() as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def sender_settings(
-    settings: Settings, google: FakeGoogle, tmp_path_factory: pytest.TempPathFactory
-) -> Settings:
-    account = service_account_file(
-        tmp_path_factory.mktemp("fcm") / "sa.json", f"{google.url}/token"
-    )
-    return settings.model_copy(
-        update={
-            "fcm_credentials": str(account),
-            "fcm_endpoint": google.url,
-            "sms_webhook_url": f"{google.url}/sms",
-            "sms_template": '{"msisdn": "{to}", "message": "{text}", "sender": "PHIKAT"}',
-        }
-    )
-
-
-@pytest.fixture
-async def channels(sender_settings: Settings) -> AsyncIterator[Channels]:
-    built = build_channels(sender_settings)
-    yield built
-    await built.close()
-
-
-async def register(client: httpx.AsyncClient, headers: dict[str, str], token: str) -> None:
-    response = await client.post(
-        "/v1/devices", json={"fcm_token": token, "platform": "android"}, headers=headers
-    )
-    assert response.status_code == 201, response.text
+__all__ = ["channels", "google", "sender_settings"]  # fixtures
 
 
 async def outbox(sessionmaker: Maker, incident: str) -> list[OutboxMessage]:
@@ -337,39 +296,19 @@ async def test_a_sender_killed_after_the_commit_loses_nothing_and_sends_once(
     await register(client, world.responder, token)
     # The SOS commits its offer message; no sender is running: the "crash" window.
     incident = await sos(client, world)
-    env = {
-        **os.environ,
-        "PHIKAT_DATABASE_URL": sender_settings.database_url,
-        "PHIKAT_FCM_CREDENTIALS": str(sender_settings.fcm_credentials),
-        "PHIKAT_FCM_ENDPOINT": google.url,
-        "PHIKAT_LOG_LEVEL": "WARNING",
-        "PHIKAT_SENDER_POLL_S": "0.1",
-    }
-
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "api", "worker"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-        )
-
-    first = start()
-    try:
+    with start_worker(sender_settings, google) as first:
         deadline = time.monotonic() + 30
-        while not for_token(google, token):
-            assert time.monotonic() < deadline, "the restarted sender did not send"
-            await asyncio.sleep(0.1)
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        second = start()
-        await asyncio.sleep(2)
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=15) == 0
-    finally:
-        for proc in (first,):
-            if proc.poll() is None:
-                proc.kill()
+        # Killed once the push is out and recorded (killed in between: test_outbox_lease).
+        while [r.state for r in await outbox(sessionmaker, incident)] != ["sent"]:
+            assert time.monotonic() < deadline, "the sender did not send"
+            await asyncio.sleep(0.05)
+        first.proc.send_signal(signal.SIGKILL)
+        first.proc.wait(timeout=10)
+    with start_worker(sender_settings, google) as second:
+        await second.ready()
+        await asyncio.sleep(1)
+        second.proc.send_signal(signal.SIGTERM)
+        assert second.proc.wait(timeout=15) == 0
     assert len(for_token(google, token)) == 1
     offers = [r for r in await outbox(sessionmaker, incident) if r.kind == "offer"]
     assert [r.state for r in offers] == ["sent"]

@@ -4,6 +4,7 @@ The request body is the JSON template from the settings, with ``{to}`` and
 ``{text}`` replaced in every string value, e.g. ``{"msisdn": "{to}", "message": "{text}"}``.
 """
 
+import asyncio
 import json
 from typing import Any
 
@@ -36,7 +37,8 @@ class SmsWebhookChannel:
         self.client = httpx.AsyncClient(timeout=timeout_s, headers=headers)
 
     async def send(self, deliveries: list[Delivery]) -> list[Outcome]:
-        return [await self._one(d) for d in deliveries]
+        # All at once: the sender bounds how many SMS are in flight.
+        return list(await asyncio.gather(*(self._one(d) for d in deliveries)))
 
     async def _one(self, delivery: Delivery) -> Outcome:
         body = fill(self.template, delivery.address, delivery.body)

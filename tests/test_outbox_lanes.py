@@ -1,0 +1,71 @@
+"""Lanes: push and SMS are claimed and sent each on their own, so a slow SMS gateway
+never delays an offer push; SMS go out concurrently."""
+
+import asyncio
+import time
+import uuid
+
+import httpx
+
+from notifications.messages import Route
+from notifications.sender import Channels, run_sender
+from tests.factories import World
+from tests.fake_fcm import FakeGoogle
+from tests.outbox_support import (
+    Maker,
+    by_message,
+    channels,
+    google,
+    queue,
+    register,
+    sender_settings,
+    until,
+)
+
+__all__ = ["channels", "google", "sender_settings"]  # fixtures
+
+SMS_DELAY_S = 4.0
+
+
+async def test_a_stuck_sms_gateway_does_not_delay_offer_pushes(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    channels: Channels,
+    google: FakeGoogle,
+) -> None:
+    token = f"tok-{uuid.uuid4().hex}"
+    await register(client, world.responder, token)
+    google.sms_delay_s = SMS_DELAY_S
+    stop = asyncio.Event()
+    sender = asyncio.create_task(
+        run_sender(sessionmaker, channels, stop=stop, poll_interval_s=0.05)
+    )
+    try:
+        sms_before = len(google.sms_arrived_at)
+        await queue(sessionmaker, world, 3, route=Route.SMS)
+        await until(
+            lambda: len(google.sms_arrived_at) > sms_before,
+            timeout_s=10,
+            what="the SMS gateway to get a message",
+        )
+        # The gateway now sits on the SMS for seconds; offers come in meanwhile.
+        latencies = []
+        for _ in range(3):
+            started = time.time()
+            (message_id,) = await queue(sessionmaker, world, 1)
+            await until(
+                lambda m=message_id: m in by_message(google, token), timeout_s=30, what="the push"
+            )
+            latencies.append(by_message(google, token)[message_id][0]["at"] - started)
+        await until(
+            lambda: len(google.sms_arrived_at) >= sms_before + 3, timeout_s=30, what="all SMS"
+        )
+        arrivals = google.sms_arrived_at[sms_before:]
+    finally:
+        stop.set()
+        google.sms_delay_s = 0.0
+        await sender
+    assert max(latencies) < 1.0, f"pushes waited behind the SMS: {latencies}"
+    # The three SMS went to the gateway together, not one after the other.
+    assert max(arrivals) - min(arrivals) < SMS_DELAY_S / 2, arrivals
