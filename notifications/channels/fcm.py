@@ -4,6 +4,9 @@ An offer wakes a dozing Android (priority high, its own notification channel,
 a TTL equal to the time to accept) and an iPhone (apns-priority 10, a critical
 alert sound); one collapse key per incident, so a withdrawal replaces the
 offer on the lock screen. Errors are classified as FCM documents them.
+
+The SDK's OAuth token is refreshed off the event loop (``fcm_auth``); each
+request times out after ``timeout_s`` (the SDK's default is 120 s).
 """
 
 import asyncio
@@ -14,13 +17,22 @@ from datetime import timedelta
 
 import firebase_admin
 from firebase_admin import credentials, exceptions, messaging
+from google.auth.exceptions import GoogleAuthError
 
 from notifications.channels.base import Delivery, Outcome
+from notifications.channels.fcm_auth import OffLoopAuth, TokenKeeper
 
-MAX_BATCH = 500  # FCM's limit for one send_each
+# Requests sent together (one send_each_async, at most 500), and how many such chunks
+# at once: no more requests than the 100 connections of httpx's pool. A request queued
+# for a connection counts against its timeout, and the pool's work per request grows
+# with that queue; waiting here costs neither.
+CHUNK = 50
+CHUNKS_AT_ONCE = 2
 ANDROID_CHANNEL = "sos_offers"
 CRITICAL_SOUND = "sos.caf"
 QUOTA_BACKOFF_S = 60.0
+# No access token could be had (Google's token endpoint down): try again after this.
+NO_TOKEN_BACKOFF_S = 10.0
 # Tokens FCM says will never work again.
 DEAD_TOKEN_ERRORS = (
     messaging.UnregisteredError,
@@ -107,33 +119,56 @@ def _retry_after(error: Exception) -> float:
 class FcmChannel:
     name = "fcm"
 
-    def __init__(self, *, credentials_path: str, endpoint: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        credentials_path: str,
+        endpoint: str | None = None,
+        timeout_s: float = 10.0,
+        token_timeout_s: float = 30.0,
+    ) -> None:
         if endpoint:
             point_sdk_at(endpoint)
         self.app = firebase_admin.initialize_app(
-            credentials.Certificate(credentials_path), name=f"phikat-{uuid.uuid4().hex[:8]}"
+            credentials.Certificate(credentials_path),
+            options={"httpTimeout": timeout_s},
+            name=f"phikat-{uuid.uuid4().hex[:8]}",
         )
+        self._chunks = asyncio.Semaphore(CHUNKS_AT_ONCE)
+        self.tokens = TokenKeeper(self.app.credential.get_credential(), timeout_s=token_timeout_s)
+        # The SDK's own auth step would refresh the token synchronously, on the loop.
+        service = messaging._get_messaging_service(self.app)
+        service._async_client.async_client.auth = OffLoopAuth(self.tokens)
 
     async def send(self, deliveries: list[Delivery]) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        for start in range(0, len(deliveries), MAX_BATCH):
-            chunk = deliveries[start : start + MAX_BATCH]
+        try:
+            await self.tokens.token()
+        except (TimeoutError, GoogleAuthError) as exc:
+            error = f"no FCM access token: {type(exc).__name__}: {exc}"
+            return [Outcome(ok=False, retry_after_s=NO_TOKEN_BACKOFF_S, error=error)] * len(
+                deliveries
+            )
+        chunks = [deliveries[i : i + CHUNK] for i in range(0, len(deliveries), CHUNK)]
+        sent = await asyncio.gather(*(self._send_chunk(chunk) for chunk in chunks))
+        return [outcome for outcomes in sent for outcome in outcomes]
+
+    async def _send_chunk(self, chunk: list[Delivery]) -> list[Outcome]:
+        async with self._chunks:
             try:
                 batch = await messaging.send_each_async(
                     [build_message(d) for d in chunk], app=self.app
                 )
             except (exceptions.FirebaseError, ValueError) as exc:
-                outcomes += [classify(exc)] * len(chunk)
-                continue
-            outcomes += [
-                Outcome(ok=True) if r.success else classify(r.exception or RuntimeError("failed"))
-                for r in batch.responses
-            ]
-        return outcomes
+                return [classify(exc)] * len(chunk)
+        return [
+            Outcome(ok=True) if r.success else classify(r.exception or RuntimeError("failed"))
+            for r in batch.responses
+        ]
 
     async def close(self) -> None:
         # delete_app() closes the SDK's async HTTP client with asyncio.run(), which cannot
         # run inside our loop: close that client here, then delete the app off the loop.
+        await self.tokens.close()
         service = messaging._get_messaging_service(self.app)
         await service._async_client.aclose()
         await asyncio.to_thread(firebase_admin.delete_app, self.app)
