@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api import live
+from api import live, unavailable
 from api.body_limit import BodyLimitMiddleware
 from api.live import enrich
 from api.problems import install_problem_handlers
@@ -32,7 +32,7 @@ from api.routes import (
 )
 from api.routes.pages import mount_assets
 from api.security_headers import SecurityHeadersMiddleware
-from core.db import create_engine, create_sessionmaker
+from core.db import DbTuning, create_engine, create_sessionmaker, libpq_conninfo
 from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
 from core.uow import unit_of_work
@@ -71,9 +71,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        tuning=DbTuning.from_settings(settings),
     )
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    watch = unavailable.DatabaseWatch(
+        libpq_conninfo(settings.database_url, DbTuning.from_settings(settings)),
+        interval_s=settings.db_watch_interval_s,
+        timeout_s=settings.db_watch_timeout_s,
+    )
+    app.state.database_watch = watch
+    watching = asyncio.create_task(watch.run(), name="database-watch")
     if settings.admin_email and settings.admin_password:
         async with unit_of_work(app.state.sessionmaker) as session:
             created = await ensure_admin(
@@ -103,6 +111,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*background)
         await channels.close()
         await hub.stop()
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
         await engine.dispose()
 
 
@@ -147,8 +157,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_problem_handlers(app)
+    app.add_exception_handler(Exception, unavailable.error_handler)
+    app.state.fallback_phones = unavailable.FallbackPhones()
     # Innermost: a request PostgreSQL aborted as a deadlock runs again, whole.
     app.add_middleware(RetryMiddleware)
+    app.add_middleware(unavailable.UnavailableMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

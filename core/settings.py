@@ -16,6 +16,27 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://phikat@127.0.0.1:54329/phikat"
     db_pool_size: int = 10
     db_max_overflow: int = 20
+    # When the database is slow or gone, answer 503 quickly rather than hang: how long
+    # to wait for a new connection and for a free one from the pool; how long one
+    # statement may run and wait for a row lock (server-side); TCP keepalives, so a
+    # half-open connection after a failover is noticed in about idle + interval x count.
+    db_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    db_pool_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    db_lock_timeout_ms: int = Field(default=10_000, ge=0)
+    db_keepalives_idle_s: int = Field(default=10, ge=1)
+    db_keepalives_interval_s: int = Field(default=5, ge=1)
+    db_keepalives_count: int = Field(default=3, ge=1)
+    # Sent data unacknowledged this long drops the connection (a database gone silent).
+    db_tcp_user_timeout_ms: int = Field(default=3000, ge=0)
+    # While the database is unavailable: what an SOS is told to call when the phone's
+    # organization is not known from an earlier answer, and when to try again.
+    national_fallback_phone: str = "1669"
+    # Each process probes the database this often; a probe slower than the timeout
+    # marks it unavailable, and requests are answered 503 at once until one succeeds.
+    db_watch_interval_s: float = Field(default=0.5, gt=0, le=60)
+    db_watch_timeout_s: float = Field(default=1.0, gt=0, le=60)
+    unavailable_retry_after_s: int = Field(default=5, ge=1, le=300)
 
     admin_email: str | None = None
     admin_password: SecretStr | None = None

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.outage import Outage
 from core.uow import in_transaction, unit_of_work
 from dispatch import engine
 from dispatch.enums import DeadlineKind
@@ -123,12 +124,16 @@ async def run_worker(
 ) -> None:
     """Fire deadlines until ``stop`` is set. Any number of workers may run at once."""
     log.info("deadline worker started (polling every %.1fs)", poll_interval_s)
+    outage = Outage(log, "firing deadlines")
     while not stop.is_set():
+        wait = poll_interval_s
         try:
             await fire_due(sessionmaker)
-        except Exception:
+            outage.succeeded()
+        except Exception as exc:
             # Nothing is lost: the deadline's transaction rolled back and stays due.
-            log.exception("firing deadlines failed; retrying")
+            wait = max(wait, outage.failed(exc))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=poll_interval_s)
+            async with asyncio.timeout(wait):
+                await stop.wait()
     log.info("deadline worker stopped")

@@ -144,6 +144,7 @@ ROUTES: dict[str, Row] = {
     # --- public: no token needed, and nothing of any organization in the answer
     "GET /healthz": Row(public(200)),
     "GET /readyz": Row(public(200)),
+    "GET /readyz/live": Row(public(200)),
     "GET /map": Row(public(200)),
     "GET /map/reports": Row(public(200)),
     "GET /map/config.json": Row(public(200)),

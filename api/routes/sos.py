@@ -69,6 +69,10 @@ async def post_sos(
         limit_key=f"sos:{principal.device_token_id}",
         press_rate=Rate(settings.sos_presses_per_min),
     )
+    # Remembered for the answer while the database is unavailable (api/unavailable.py).
+    request.app.state.fallback_phones.remember(
+        str(principal.device_token_id), result.body.fallback_phone
+    )
     if result.outcome != SosOutcome.CREATED:
         response.status_code = status.HTTP_200_OK
     if result.outcome == SosOutcome.REPLAYED:

@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events.models import IncidentEvent
+from core.outage import Outage
 from core.uow import unit_of_work
 from dispatch.enums import IncidentState
 from dispatch.models import Incident
@@ -138,9 +139,12 @@ async def run_retention(
         retention_days,
         interval_s,
     )
+    outage = Outage(log, "the retention sweep")
     while not stop.is_set():
+        wait = interval_s
         try:
             report = await purge_expired_trails(sessionmaker, retention_days=retention_days)
+            outage.succeeded()
             if report.incidents:
                 log.info(
                     "deleted the trails of %d incidents closed before %s (%d positions)",
@@ -148,8 +152,9 @@ async def run_retention(
                     report.cutoff.isoformat(),
                     report.positions + report.sos_fixes,
                 )
-        except Exception:
-            log.exception("the retention sweep failed; it will run again")
+        except Exception as exc:
+            wait = min(wait, outage.failed(exc))  # soon again, but backing off
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+            async with asyncio.timeout(wait):
+                await stop.wait()
     log.info("retention sweep stopped")
