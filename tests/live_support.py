@@ -50,7 +50,11 @@ class ServerProcess:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.http}/readyz", timeout=1).status_code == 200:
+                # Ready for SOS, and listening for live events (tests use both).
+                if all(
+                    httpx.get(f"{self.http}{path}", timeout=1).status_code == 200
+                    for path in ("/readyz", "/readyz/live")
+                ):
                     return
             except httpx.TransportError:
                 pass
