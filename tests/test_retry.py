@@ -83,7 +83,8 @@ async def test_a_real_deadlock_is_retried_and_both_transactions_commit(
             in_transaction(sessionmaker, crosswise(2, 1), what="b then a"),
         )
     async with sessionmaker() as session:
-        counts = dict((await session.execute(text("SELECT id, n FROM retry_probe"))).all())
+        rows = await session.execute(text("SELECT id, n FROM retry_probe"))
+        counts: dict[int, int] = {row.id: row.n for row in rows}
     assert counts == {1: 2, 2: 2}
     assert retries_taken["40P01"] == before + 1
 
