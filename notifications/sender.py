@@ -33,6 +33,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.outage import Outage
 from core.settings import Settings
 from core.uow import in_transaction
 from notifications.channels.base import Channel, Outcome
@@ -44,6 +45,7 @@ log = logging.getLogger("phikat.sender")
 
 # The share of a lease a lane may spend sending; the rest is for recording.
 SEND_SHARE = 0.8
+FIRST_RECORD_PAUSE_S = 0.2
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 Result = tuple[str, Outcome]  # (address, what its channel said)
@@ -164,7 +166,7 @@ class Lane:
             max_attempts=self.max_attempts,
         )
         loop = asyncio.get_running_loop()
-        pause = 0.2
+        pause = FIRST_RECORD_PAUSE_S
         while True:
             try:
                 settled = await in_transaction(
@@ -181,7 +183,12 @@ class Lane:
                         self.route,
                     )
                     return
-                log.warning("recording %s results failed; retrying", self.route, exc_info=True)
+                log.log(
+                    logging.WARNING if pause == FIRST_RECORD_PAUSE_S else logging.DEBUG,
+                    "recording %s results failed; retrying while the lease holds",
+                    self.route,
+                    exc_info=True,
+                )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)
                 continue
@@ -198,24 +205,26 @@ class Lane:
         """Claim, send and record until ``stop`` is set, then finish what is in flight."""
         wakeup = asyncio.Event()
         sending: dict[asyncio.Task[int], int] = {}
+        outage = Outage(log, f"claiming {self.route} messages")
         with wake_on_commit(wakeup):
             while not stop.is_set():
                 wakeup.clear()
                 free = self.in_flight - sum(sending.values())
                 limit = min(self.batch, free)
-                claimed = 0
+                claimed, pause_s = 0, poll_interval_s
                 if limit > 0:
                     try:
                         lease, ends = await self.claim(limit)
-                    except Exception:
-                        log.exception("claiming %s messages failed; retrying", self.route)
+                        outage.succeeded()
+                    except Exception as exc:
+                        pause_s = max(pause_s, outage.failed(exc))
                     else:
                         claimed = len(lease.rows)
                         if claimed:
                             task = asyncio.create_task(self.deliver(lease, ends))
                             sending[task] = claimed
                 if claimed < limit or limit == 0:
-                    await _pause(stop, wakeup, set(sending), poll_interval_s)
+                    await _pause(stop, wakeup, set(sending), pause_s)
                 _reap(sending)
             if sending:
                 await asyncio.wait(set(sending))

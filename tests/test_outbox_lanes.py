@@ -2,15 +2,20 @@
 never delays an offer push; SMS go out concurrently."""
 
 import asyncio
+import logging
 import time
 import uuid
 
 import httpx
+import pytest
 
+from core.db import create_engine, create_sessionmaker
+from notifications.channels.log import LogChannel
 from notifications.messages import Route
 from notifications.sender import Channels, run_sender
 from tests.factories import World
 from tests.fake_fcm import FakeGoogle
+from tests.live_support import free_port
 from tests.outbox_support import (
     Maker,
     by_message,
@@ -69,3 +74,23 @@ async def test_a_stuck_sms_gateway_does_not_delay_offer_pushes(
     assert max(latencies) < 1.0, f"pushes waited behind the SMS: {latencies}"
     # The three SMS went to the gateway together, not one after the other.
     assert max(arrivals) - min(arrivals) < SMS_DELAY_S / 2, arrivals
+
+
+async def test_with_the_database_away_each_lane_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    engine = create_engine(f"postgresql+psycopg://nobody:x@127.0.0.1:{free_port()}/none")
+    stop = asyncio.Event()
+    logged = Channels(push=LogChannel("push"), sms=LogChannel("sms"))
+    with caplog.at_level(logging.INFO):
+        sender = asyncio.create_task(
+            run_sender(create_sessionmaker(engine), logged, stop=stop, poll_interval_s=0.05)
+        )
+        await asyncio.sleep(3)
+        stop.set()
+        async with asyncio.timeout(10):
+            await sender
+    await engine.dispose()
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(problems) == 2, [r.getMessage() for r in problems]  # one per lane
+    assert all(r.exc_info is None for r in problems)  # a reason, not a traceback
