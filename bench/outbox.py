@@ -26,7 +26,6 @@ import httpx
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import dispatch.engine  # noqa: F401 - first: dispatch.responders cannot be imported first
 from bench.common import ROOT, Server, describe, free_port, scratch_database
 from bench.live import SECRET, seed
 from core.db import create_engine, create_sessionmaker
