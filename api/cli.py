@@ -27,6 +27,10 @@ from geo.bulk_import import ImportReport, check_document, import_features, strea
 from geo.geojson import DocumentError
 from notifications.channels.factory import build_channels
 
+# The live channel's frames are small (a hello, receipts, pongs): uvicorn refuses a
+# larger message itself (1009) instead of assembling up to 16 MiB before the app sees it.
+WS_MAX_SIZE = 65536
+
 app = typer.Typer(
     help="Phikat: emergency dispatch for dependent elderly people.", no_args_is_help=True
 )
@@ -55,7 +59,14 @@ def _configure_logging() -> None:
 def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
     """Run the HTTP API."""
     _configure_logging()
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_config=None)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        ws_max_size=WS_MAX_SIZE,
+    )
 
 
 @app.command()
@@ -188,6 +199,7 @@ async def _serve_and_simulate(host: str, port: int, config: SimulationConfig | N
             host=host,
             port=port,
             log_config=None,
+            ws_max_size=WS_MAX_SIZE,
             # The simulator's traffic would drown every other line.
             access_log=config is None,
         )
