@@ -25,6 +25,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.deps import principal_from_token
+from core.db_errors import database_unavailable
 from core.errors import DomainError, Unauthenticated
 from core.principal import Principal, PrincipalKind
 from core.security import DEVICE_TOKEN_PREFIX, decode_access_token
@@ -44,6 +45,7 @@ log = logging.getLogger("phikat.live")
 router = APIRouter()
 
 UNAUTHENTICATED = 4401
+TRY_AGAIN_LATER = 1013
 AFTER_BEYOND_LAST = 4400
 SLOW_CONSUMER = 1011
 SERVER_ERROR = 1011
@@ -441,7 +443,21 @@ async def live(ws: WebSocket) -> None:
         async with asyncio.timeout(HELLO_TIMEOUT_S):
             raw = await read_frame(ws)
         hello = parse_hello(raw)
-        principal = await authenticate(hello.token)
+        try:
+            watch = getattr(app.state, "database_watch", None)
+            if watch is not None and not watch.available:
+                raise TimeoutError("the database watch says it is away")
+            async with asyncio.timeout(HELLO_TIMEOUT_S):
+                principal = await authenticate(hello.token)
+        except Exception as exc:
+            if not (isinstance(exc, TimeoutError) or database_unavailable(exc)):
+                raise
+            # Not the client's fault: "try again later", never "bad credentials".
+            log.warning("live hello: database unavailable (%s)", type(exc).__name__)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(HELLO_TIMEOUT_S):
+                    await ws.close(TRY_AGAIN_LATER, "database unavailable: reconnect with after")
+            return
         organization_id = principal.organization_id or hello.organization_id
         if organization_id is None:
             raise BadHello("the admin must name an organization_id in hello")

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem, unexpected_error_handler
-from core.db_errors import database_unavailable
+from core.db_errors import database_unavailable, pool_exhausted
 from core.security import DEVICE_TOKEN_PREFIX, parse_device_token
 from core.settings import Settings
 
@@ -53,15 +53,17 @@ def device_token_id(request: Request) -> str | None:
     return str(parts.token_id) if parts else None
 
 
-def unavailable_response(request: Request) -> JSONResponse:
+def unavailable_response(request: Request, *, busy: bool = False) -> JSONResponse:
+    """``busy``: the database answers but no pooled connection came free in time."""
     settings: Settings = request.app.state.settings
     retry_after = str(settings.unavailable_retry_after_s)
     if request.url.path != "/v1/sos":
+        why = "The service is very busy" if busy else "The database cannot be reached"
         return problem(
             503,
             "Service unavailable",
-            "The database cannot be reached just now; nothing was stored. Try again shortly.",
-            slug="unavailable",
+            f"{why} just now; nothing was stored. Try again shortly.",
+            slug="busy" if busy else "unavailable",
             headers={"Retry-After": retry_after},
         )
     phones: FallbackPhones = request.app.state.fallback_phones
@@ -87,7 +89,7 @@ async def error_handler(request: Request, exc: Exception) -> JSONResponse:
         log.warning(
             "%s %s: database unavailable (%s)", request.method, request.url.path, type(exc).__name__
         )
-        return unavailable_response(request)
+        return unavailable_response(request, busy=pool_exhausted(exc))
     return await unexpected_error_handler(request, exc)
 
 
@@ -202,7 +204,7 @@ class UnavailableMiddleware:
                 scope["path"],
                 type(error).__name__,
             )
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, busy=pool_exhausted(error))
             return
         request.cancel()
         request.add_done_callback(_retrieve)
@@ -211,8 +213,10 @@ class UnavailableMiddleware:
         if not started:
             await self._refuse(scope, receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = unavailable_response(Request(scope, receive))
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, *, busy: bool = False
+    ) -> None:
+        response = unavailable_response(Request(scope, receive), busy=busy)
         await response(scope, receive, send)
 
 

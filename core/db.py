@@ -37,7 +37,7 @@ class DbTuning:
     """How long to wait for the database before giving up (core.settings explains)."""
 
     connect_timeout_s: float = 2.0
-    pool_timeout_s: float = 3.0
+    pool_timeout_s: float = 10.0
     statement_timeout_ms: int = 30_000
     lock_timeout_ms: int = 10_000
     keepalives_idle_s: int = 10

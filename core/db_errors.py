@@ -38,6 +38,11 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def pool_exhausted(exc: BaseException) -> bool:
+    """No pooled connection came free in time: the database answers, we are busy."""
+    return isinstance(exc, sqlalchemy.exc.TimeoutError)
+
+
 def _is_connection_failure(exc: BaseException) -> bool:
     # psycopg raises OperationalError without a SQLSTATE when it cannot connect or the
     # connection broke (refused, timed out, server closed the connection).

@@ -16,12 +16,13 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://phikat@127.0.0.1:54329/phikat"
     db_pool_size: int = 10
     db_max_overflow: int = 20
-    # When the database is slow or gone, answer 503 quickly rather than hang: how long
-    # to wait for a new connection and for a free one from the pool; how long one
+    # When the database is slow or gone, answer 503 rather than hang: how long to wait
+    # for a new connection and for a free one from the pool (a burst waits; an outage
+    # is answered at once by the database watch, below); how long one
     # statement may run and wait for a row lock (server-side); TCP keepalives, so a
     # half-open connection after a failover is noticed in about idle + interval x count.
     db_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    db_pool_timeout_s: float = Field(default=3.0, gt=0, le=60)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0, le=60)
     db_statement_timeout_ms: int = Field(default=30_000, ge=0)
     db_lock_timeout_ms: int = Field(default=10_000, ge=0)
     db_keepalives_idle_s: int = Field(default=10, ge=1)

@@ -4,6 +4,7 @@ comes back by itself. A real `phikat serve` reaches PostgreSQL through a TCP pro
 the test turns off (connections refused) or makes silent (a host that vanished)."""
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,11 +12,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from sqlalchemy.engine import make_url
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from core.settings import Settings
 from tests.factories import World
 from tests.helpers import assert_problem
-from tests.live_support import ServerProcess
+from tests.live_support import ServerProcess, bearer_token
 from tests.tcp_proxy import Mode, TcpProxy
 
 pytestmark = pytest.mark.slow
@@ -84,6 +87,12 @@ async def test_while_the_database_is_away_an_sos_gets_503_with_the_number_to_cal
         unknown = await http.post("/v1/sos", json={}, headers=sos_headers(stranger))
         assert assert_problem(unknown, 503)["fallback_phone"] == NATIONAL
         assert_problem(await http.get("/v1/me", headers=world.officer), 503)
+        # The live channel says "try again later", not "bad credentials".
+        async with connect(server.ws) as ws:
+            await ws.send(json.dumps({"type": "hello", "token": bearer_token(world.officer)}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 15)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
         assert (await http.get("/readyz")).status_code == 503
         assert (await http.get("/healthz")).status_code == 200
 
