@@ -11,6 +11,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -21,8 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import core.uow as uow
 from core.settings import Settings
+from core.uow import unit_of_work
+from dispatch.enums import OfferState
+from dispatch.models import Offer
 from tests.dispatch_helpers import Scene, add_responder, event_names, offers, sos
-from tests.factories import World
+from tests.factories import World, add_elder, bearer
 
 Maker = async_sessionmaker[AsyncSession]
 
@@ -233,3 +237,53 @@ async def test_a_press_never_joins_an_incident_already_cancelled(
         assert press_answer.status_code == 200, press_answer.text
         timeline = await event_names(sessionmaker, incident)
         assert timeline.index("incident.joined") < timeline.index("incident.cancelled"), timeline
+
+
+async def test_two_responders_removed_at_once_do_not_deadlock_over_shared_incidents(
+    client: httpx.AsyncClient,
+    world: World,
+    sessionmaker: Maker,
+    database_url: str,
+    settings: Settings,
+) -> None:
+    """Removing a responder locked their incidents in the order the query found their
+    offers: two responders offered the same incidents in opposite orders, removed at
+    once, locked crosswise. Now both lock in ascending id order."""
+    s = Scene(world)
+    first = await add_responder(sessionmaker, settings, s, "first", metres_north=100, on_duty=False)
+    second = await add_responder(
+        sessionmaker, settings, s, "second", metres_north=120, on_duty=False
+    )
+    incidents = []
+    async with unit_of_work(sessionmaker) as session:
+        for n in range(6):
+            _, _, token = await add_elder(session, world.org_id, name=f"elder {n}")
+            incidents.append(token)
+    opened = [await sos(client, World(**{**world.__dict__, "elder": bearer(t)})) for t in incidents]
+    ids = [uuid.UUID(i) for i in opened]
+    async with unit_of_work(sessionmaker) as session:
+        # Offers made in opposite orders: "first" finds them 0..5, "second" 5..0.
+        for responder, order in ((first, ids), (second, ids[::-1])):
+            for incident_id in order:
+                session.add(
+                    Offer(
+                        organization_id=world.org_id,
+                        incident_id=incident_id,
+                        responder_id=responder,
+                        wave=1,
+                        state=OfferState.PENDING,
+                        expires_at=datetime.now(UTC) + timedelta(minutes=5),
+                    )
+                )
+                await session.flush()
+    middle = ids[3]
+    before = retries()
+    async with gate(database_url, "SELECT 1 FROM incident WHERE id = %s FOR UPDATE", (middle,)):
+        removals = [
+            start(client.post(f"/v1/users/{r}/disable", headers=world.officer))
+            for r in (first, second)
+        ]
+        await until_blocked(database_url, 2, *removals)
+    answers = await asyncio.gather(*removals)
+    assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+    assert retries() == before, "the lock order, not a retry, must prevent the cycle"
