@@ -96,6 +96,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         sessionmaker=app.state.sessionmaker,
         enrich=enrich,
         poll_interval_s=settings.live_poll_s,
+        tuning=DbTuning.from_settings(settings),
     )
     await hub.start()
     app.state.hub = hub

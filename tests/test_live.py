@@ -92,7 +92,8 @@ async def test_a_hello_too_large_or_binary_is_refused_unparsed(
     server: ServerProcess, world: World
 ) -> None:
     token = bearer_token(world.officer)
-    padded = json.dumps({"type": "hello", "token": token, "after": None, "pad": "x" * 100_000})
+    # Over the app's 8 KiB and under the server's 64 KiB: the app refuses it unparsed.
+    padded = json.dumps({"type": "hello", "token": token, "after": None, "pad": "x" * 20_000})
     binary = json.dumps({"type": "hello", "token": token, "after": None}).encode()
     for first_frame in (padded, binary):
         async with connect(server.ws) as ws:
@@ -100,6 +101,13 @@ async def test_a_hello_too_large_or_binary_is_refused_unparsed(
             with pytest.raises(ConnectionClosed) as closed:
                 await asyncio.wait_for(ws.recv(), 10)  # not a welcome
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    # Over 64 KiB: the server (uvicorn, ws_max_size) refuses it before assembling it.
+    huge = json.dumps({"type": "hello", "token": token, "after": None, "pad": "x" * 100_000})
+    async with connect(server.ws) as ws:
+        await ws.send(huge)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
 async def test_a_frame_too_large_after_the_hello_gets_an_error(
@@ -107,7 +115,7 @@ async def test_a_frame_too_large_after_the_hello_gets_an_error(
 ) -> None:
     ws, _ = await open_live(server.ws, world.officer)
     async with ws:
-        await ws.send(json.dumps({"type": "receipt", "offer_id": "x" * 100_000}))
+        await ws.send(json.dumps({"type": "receipt", "offer_id": "x" * 20_000}))
         error = json.loads(await asyncio.wait_for(ws.recv(), 10))
         assert error == {"type": "error", "detail": "frames are at most 8192 characters"}
         await ws.send(json.dumps({"type": "pong"}))  # the socket stays open

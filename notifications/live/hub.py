@@ -22,10 +22,12 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db import DbTuning, libpq_conninfo
+from core.db_errors import database_unavailable
 from core.events.models import IncidentEvent
+from core.outage import Outage
 from core.signals import EVENTS_CHANNEL, REVOCATIONS_CHANNEL
 
 log = logging.getLogger("phikat.live")
@@ -90,10 +92,6 @@ class Subscription:
         self.revoked.set()
 
 
-def _conninfo(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 class LiveHub:
     def __init__(
         self,
@@ -103,8 +101,11 @@ class LiveHub:
         enrich: Enrich,
         poll_interval_s: float = 5.0,
         batch_limit: int = 500,
+        tuning: DbTuning | None = None,
     ) -> None:
-        self._conninfo = _conninfo(database_url)
+        # With TCP keepalives and a user timeout: after a failover a half-open LISTEN
+        # connection is noticed in seconds, not left to the slow poll.
+        self._conninfo = libpq_conninfo(database_url, tuning)
         self._sessionmaker = sessionmaker
         self._enrich = enrich
         self._poll_interval_s = poll_interval_s
@@ -204,15 +205,16 @@ class LiveHub:
         return [org for org, subs in self._subscriptions.items() if subs]
 
     async def _listen_forever(self) -> None:
-        delay = 0.5
+        outage = Outage(log, "the live listener")
         while True:
+            delay = 0.5
             try:
                 conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 async with conn:
                     await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     await conn.execute(f"LISTEN {REVOCATIONS_CHANNEL}")
                     self.listening.set()
-                    delay = 0.5
+                    outage.succeeded()
                     # Anything committed while we were not listening:
                     for org in self._orgs():
                         self._kick(org)
@@ -224,11 +226,11 @@ class LiveHub:
                         await self._on_notify(note.channel, note.payload)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("live listener lost its connection; reconnecting in %.1fs", delay)
+            except Exception as exc:
+                # Once per outage, not a traceback per reconnection attempt.
+                delay = outage.failed(exc)
             self.listening.clear()
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10)
 
     async def _on_notify(self, channel: str, payload: str) -> None:
         if channel == REVOCATIONS_CHANNEL:
@@ -254,14 +256,18 @@ class LiveHub:
             self._dirty.discard(org)
             try:
                 await self.catch_up(org)
-            except Exception:
-                log.exception("live catch-up failed for %s", org)
+            except Exception as exc:
+                # The poll catches up later; a database outage is the poll's to report.
+                if not database_unavailable(exc):
+                    log.exception("live catch-up failed for %s", org)
 
     async def _poll_forever(self) -> None:
+        outage = Outage(log, "the live poll")
         while True:
             await asyncio.sleep(self._poll_interval_s)
-            for org in self._orgs():
-                try:
+            try:
+                for org in self._orgs():
                     await self.catch_up(org)
-                except Exception:
-                    log.exception("live poll failed for %s", org)
+                outage.succeeded()
+            except Exception as exc:
+                outage.failed(exc)
