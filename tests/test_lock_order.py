@@ -73,6 +73,29 @@ def start(call: Awaitable[httpx.Response]) -> "asyncio.Task[httpx.Response]":
     return asyncio.ensure_future(call)
 
 
+COUNTER = "SELECT 1 FROM event_sequence WHERE organization_id = %s FOR UPDATE"
+BUCKET = (
+    "INSERT INTO rate_limit (key, tat) VALUES (%s, now()) "
+    "ON CONFLICT (key) DO UPDATE SET tat = rate_limit.tat"
+)
+
+
+async def meet(
+    database_url: str,
+    held: tuple[str, tuple[Any, ...]],
+    first: Awaitable[httpx.Response],
+    second: Awaitable[httpx.Response],
+) -> list[httpx.Response]:
+    """``first`` runs until it waits at the gate (the lock ``held`` takes), ``second``
+    starts meanwhile and runs until it waits too (or ends); then the gate opens."""
+    async with gate(database_url, *held):
+        one = start(first)
+        await until_blocked(database_url, 1, one)
+        two = start(second)
+        await until_blocked(database_url, 2, one, two)
+    return list(await asyncio.gather(one, two))
+
+
 def retries() -> int:
     return sum(getattr(uow, "retries_taken", {}).values())
 
@@ -114,24 +137,16 @@ async def test_a_location_post_and_an_accept_do_not_deadlock_on_the_event_counte
     before = retries()
     for _ in range(ROUNDS):
         incident, _ = await _incident_offered_to(client, scene, sessionmaker)
-        async with gate(
+        answers = await meet(
             database_url,
-            "SELECT 1 FROM event_sequence WHERE organization_id = %s FOR UPDATE",
-            (world.org_id,),
-        ):
-            location = start(
-                client.post(
-                    f"/v1/incidents/{incident}/locations",
-                    json={"lat": 16.8851, "lon": 103.2551, "accuracy_m": 8},
-                    headers=world.elder,
-                )
-            )
-            await until_blocked(database_url, 1, location)
-            accept = start(
-                client.post(f"/v1/incidents/{incident}/accept", headers=scene.headers["near"])
-            )
-            await until_blocked(database_url, 2, location, accept)
-        answers = await asyncio.gather(location, accept)
+            (COUNTER, (world.org_id,)),
+            client.post(
+                f"/v1/incidents/{incident}/locations",
+                json={"lat": 16.8851, "lon": 103.2551, "accuracy_m": 8},
+                headers=world.elder,
+            ),
+            client.post(f"/v1/incidents/{incident}/accept", headers=scene.headers["near"]),
+        )
         assert [a.status_code for a in answers] == [204, 200], [a.text for a in answers]
         await _close(client, world, incident)
     assert retries() == before, "the lock order, not a retry, must prevent the cycle"
@@ -147,25 +162,16 @@ async def test_a_joining_sos_and_an_accept_do_not_deadlock_on_the_elder(
     for _ in range(ROUNDS):
         incident, _ = await _incident_offered_to(client, scene, sessionmaker)
         # The SOS rate-limit bucket of this device, taken by a joining press.
-        async with gate(
+        answers = await meet(
             database_url,
-            "INSERT INTO rate_limit (key, tat) VALUES (%s, now()) "
-            "ON CONFLICT (key) DO UPDATE SET tat = rate_limit.tat",
-            (f"sos:{world.elder_token_id}",),
-        ):
-            press = start(
-                client.post(
-                    "/v1/sos",
-                    json={"trigger": "button", "lat": 16.8851, "lon": 103.2551, "accuracy_m": 5},
-                    headers={**world.elder, "Idempotency-Key": str(uuid.uuid4())},
-                )
-            )
-            await until_blocked(database_url, 1, press)
-            accept = start(
-                client.post(f"/v1/incidents/{incident}/accept", headers=scene.headers["near"])
-            )
-            await until_blocked(database_url, 2, press, accept)
-        answers = await asyncio.gather(press, accept)
+            (BUCKET, (f"sos:{world.elder_token_id}",)),
+            client.post(
+                "/v1/sos",
+                json={"trigger": "button", "lat": 16.8851, "lon": 103.2551, "accuracy_m": 5},
+                headers={**world.elder, "Idempotency-Key": str(uuid.uuid4())},
+            ),
+            client.post(f"/v1/incidents/{incident}/accept", headers=scene.headers["near"]),
+        )
         assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
         assert answers[0].json()["incident_id"] == incident
         await _close(client, world, incident)
@@ -181,20 +187,12 @@ async def test_a_receipt_and_an_accept_that_withdraws_its_offer_do_not_deadlock(
     before = retries()
     for _ in range(ROUNDS):
         incident, offer_ids = await _incident_offered_to(client, scene, sessionmaker)
-        async with gate(
+        answers = await meet(
             database_url,
-            "SELECT 1 FROM event_sequence WHERE organization_id = %s FOR UPDATE",
-            (world.org_id,),
-        ):
-            receipt = start(
-                client.post(f"/v1/offers/{offer_ids['mid']}/received", headers=scene.headers["mid"])
-            )
-            await until_blocked(database_url, 1, receipt)
-            accept = start(
-                client.post(f"/v1/incidents/{incident}/accept", headers=scene.headers["near"])
-            )
-            await until_blocked(database_url, 2, receipt, accept)
-        answers = await asyncio.gather(receipt, accept)
+            (COUNTER, (world.org_id,)),
+            client.post(f"/v1/offers/{offer_ids['mid']}/received", headers=scene.headers["mid"]),
+            client.post(f"/v1/incidents/{incident}/accept", headers=scene.headers["near"]),
+        )
         assert [a.status_code for a in answers] == [204, 200], [a.text for a in answers]
         await _close(client, world, incident)
     assert retries() == before, "the lock order, not a retry, must prevent the cycle"
@@ -210,29 +208,20 @@ async def test_a_press_never_joins_an_incident_already_cancelled(
     world = scene.world
     for _ in range(ROUNDS):
         incident = await sos(client, world)
-        async with gate(
+        press_answer, cancel_answer = await meet(
             database_url,
-            "INSERT INTO rate_limit (key, tat) VALUES (%s, now()) "
-            "ON CONFLICT (key) DO UPDATE SET tat = rate_limit.tat",
-            (f"sos:{world.elder_token_id}",),
-        ):
-            press = start(
-                client.post(
-                    "/v1/sos",
-                    json={"trigger": "fall"},
-                    headers={**world.elder, "Idempotency-Key": str(uuid.uuid4())},
-                )
-            )
-            await until_blocked(database_url, 1, press)
-            cancel = start(
-                client.post(
-                    f"/v1/incidents/{incident}/cancel",
-                    json={"reason": "pressed by mistake"},
-                    headers=world.officer,
-                )
-            )
-            await until_blocked(database_url, 2, press, cancel)
-        press_answer, cancel_answer = await asyncio.gather(press, cancel)
+            (BUCKET, (f"sos:{world.elder_token_id}",)),
+            client.post(
+                "/v1/sos",
+                json={"trigger": "fall"},
+                headers={**world.elder, "Idempotency-Key": str(uuid.uuid4())},
+            ),
+            client.post(
+                f"/v1/incidents/{incident}/cancel",
+                json={"reason": "pressed by mistake"},
+                headers=world.officer,
+            ),
+        )
         assert cancel_answer.status_code == 200, cancel_answer.text
         assert press_answer.status_code == 200, press_answer.text
         timeline = await event_names(sessionmaker, incident)
