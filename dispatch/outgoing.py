@@ -27,28 +27,54 @@ async def _elder(session: AsyncSession, incident: Incident) -> Elder:
     return elder
 
 
-async def offer_made(
-    session: AsyncSession, incident: Incident, offer: Offer, timeout_s: int
+def _push_to_user(
+    session: AsyncSession,
+    incident: Incident,
+    user_id: uuid.UUID,
+    *,
+    kind: str,
+    template: str,
+    values: dict[str, str],
+    offer_id: uuid.UUID | None = None,
+    ttl_s: int = 3600,
+    urgent: bool = False,
 ) -> None:
-    elder = await _elder(session, incident)
+    """A push about ``incident`` to a staff member's phones."""
     enqueue(
         session,
         Message(
             organization_id=incident.organization_id,
-            kind="offer",
+            kind=kind,
             route=Route.PUSH,
-            recipient=Recipient(user_id=offer.responder_id),
-            template="offer",
-            values={
-                "elder": elder.name,
-                "distance": _distance_text(offer.distance_m),
-                "timeout": str(timeout_s),
-            },
+            recipient=Recipient(user_id=user_id),
+            template=template,
+            values=values,
             incident_id=incident.id,
-            offer_id=offer.id,
-            ttl_s=timeout_s,
-            urgent=True,
+            offer_id=offer_id,
+            ttl_s=ttl_s,
+            urgent=urgent,
         ),
+    )
+
+
+async def offer_made(
+    session: AsyncSession, incident: Incident, offer: Offer, timeout_s: int
+) -> None:
+    elder = await _elder(session, incident)
+    _push_to_user(
+        session,
+        incident,
+        offer.responder_id,
+        kind="offer",
+        template="offer",
+        values={
+            "elder": elder.name,
+            "distance": _distance_text(offer.distance_m),
+            "timeout": str(timeout_s),
+        },
+        offer_id=offer.id,
+        ttl_s=timeout_s,
+        urgent=True,
     )
 
 
@@ -76,19 +102,15 @@ async def offer_by_sms(session: AsyncSession, incident: Incident, offer: Offer) 
 
 async def offer_withdrawn(session: AsyncSession, incident: Incident, offer: Offer) -> None:
     elder = await _elder(session, incident)
-    enqueue(
+    _push_to_user(
         session,
-        Message(
-            organization_id=incident.organization_id,
-            kind="offer_withdrawn",
-            route=Route.PUSH,
-            recipient=Recipient(user_id=offer.responder_id),
-            template="offer_withdrawn",
-            values={"elder": elder.name},
-            incident_id=incident.id,
-            offer_id=offer.id,
-            ttl_s=600,
-        ),
+        incident,
+        offer.responder_id,
+        kind="offer_withdrawn",
+        template="offer_withdrawn",
+        values={"elder": elder.name},
+        offer_id=offer.id,
+        ttl_s=600,
     )
 
 
@@ -150,19 +172,15 @@ async def assigned_to_you(
     if responder is not None and responder.last_location is not None:
         here = to_shape(responder.last_location)
         metres = await distance_to_incident(session, incident, here.y, here.x)
-    enqueue(
+    _push_to_user(
         session,
-        Message(
-            organization_id=incident.organization_id,
-            kind="assigned",
-            route=Route.PUSH,
-            recipient=Recipient(user_id=responder_id),
-            template="assigned_to_you",
-            values={"elder": elder.name, "distance": _distance_text(metres)},
-            incident_id=incident.id,
-            urgent=True,
-            ttl_s=1800,
-        ),
+        incident,
+        responder_id,
+        kind="assigned",
+        template="assigned_to_you",
+        values={"elder": elder.name, "distance": _distance_text(metres)},
+        ttl_s=1800,
+        urgent=True,
     )
 
 
@@ -172,18 +190,14 @@ async def stand_down(
     """Tell the responder on the way that they are no longer needed: the incident was
     cancelled or resolved by someone else (``why``), or given to another responder."""
     elder = await _elder(session, incident)
-    enqueue(
+    _push_to_user(
         session,
-        Message(
-            organization_id=incident.organization_id,
-            kind="stand_down",
-            route=Route.PUSH,
-            recipient=Recipient(user_id=responder_id),
-            template=f"stand_down_{why}",
-            values={"elder": elder.name},
-            incident_id=incident.id,
-            ttl_s=1800,
-        ),
+        incident,
+        responder_id,
+        kind="stand_down",
+        template=f"stand_down_{why}",
+        values={"elder": elder.name},
+        ttl_s=1800,
     )
 
 
@@ -198,21 +212,13 @@ async def officers_alerted(session: AsyncSession, incident: Incident, level: int
         )
     )
     for officer_id in officers:
-        enqueue(
+        _push_to_user(
             session,
-            Message(
-                organization_id=incident.organization_id,
-                kind="escalation",
-                route=Route.PUSH,
-                recipient=Recipient(user_id=officer_id),
-                template="escalation_officers",
-                values={
-                    "elder": elder.name,
-                    "zone": zone.name if zone else "-",
-                    "level": str(level),
-                },
-                incident_id=incident.id,
-                urgent=True,
-                ttl_s=3600,
-            ),
+            incident,
+            officer_id,
+            kind="escalation",
+            template="escalation_officers",
+            values={"elder": elder.name, "zone": zone.name if zone else "-", "level": str(level)},
+            ttl_s=3600,
+            urgent=True,
         )
