@@ -227,7 +227,11 @@ class LiveConnection:
             pass
         except WebSocketDisconnect:
             self.life.close(CLIENT_LEFT, "the client left", by_client=True)
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):  # an outage, not a defect: no traceback
+                log.warning("live socket of %s: database unavailable", self.principal.kind.value)
+                self.life.close(TRY_AGAIN_LATER, "database unavailable: reconnect with after")
+                return
             log.exception("live socket of %s failed", self.principal.kind.value)
             self.life.close(SERVER_ERROR, "server error: reconnect with after")
 

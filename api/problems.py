@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from core.errors import (
     Conflict,
@@ -124,6 +125,14 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem(exc.status_code, title, detail, slug=slug, headers=headers)
 
 
+async def client_left_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The phone gave up while sending its body (a weak signal): nothing was read,
+    nothing stored, and its retry with the same Idempotency-Key goes through. Not an
+    error of ours (it was a 500 and a traceback; found by the fault suite)."""
+    log.info("%s %s: the client left mid-request", request.method, request.url.path)
+    return problem(400, "Client left", "The request body never arrived.", slug="bad-request")
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     if retryable_sqlstate(exc) is not None:
         # Met other commands on the same rows more often than the retries allow:
@@ -148,6 +157,7 @@ async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResp
 
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, domain_error_handler)
+    app.add_exception_handler(ClientDisconnect, client_left_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

@@ -15,8 +15,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db_errors import database_unavailable
 from core.outage import Outage
 from core.uow import in_transaction, unit_of_work
 from dispatch import engine
@@ -78,7 +80,9 @@ async def fire_one(
         # A deadlock with a command on the same incident runs the claim again.
         return await in_transaction(sessionmaker, claim_and_fire, what="fire a deadline")
     except Exception as exc:
-        if not claimed:
+        if not claimed or (isinstance(exc, DBAPIError) and database_unavailable(exc)):
+            # An outage is not the deadline's fault: nothing was committed, and the
+            # loop backs off and logs once per outage (no traceback per deadline).
             raise
         log.exception("deadline %s failed; it will be retried", claimed[-1])
         await _postpone(sessionmaker, claimed[-1], repr(exc))

@@ -33,6 +33,7 @@ from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.db_errors import database_unavailable
 from core.outage import Outage
 from core.settings import Settings
 from core.uow import in_transaction
@@ -172,7 +173,7 @@ class Lane:
                 settled = await in_transaction(
                     self.sessionmaker, work, what=f"outbox record ({self.route})"
                 )
-            except Exception:
+            except Exception as exc:
                 # The database is away: keep trying while the lease holds; after that the
                 # rows are due again and another sender sends them (the crash window).
                 if loop.time() + pause >= ends:
@@ -185,9 +186,10 @@ class Lane:
                     return
                 log.log(
                     logging.WARNING if pause == FIRST_RECORD_PAUSE_S else logging.DEBUG,
-                    "recording %s results failed; retrying while the lease holds",
+                    "recording %s results failed (%s); retrying while the lease holds",
                     self.route,
-                    exc_info=True,
+                    type(exc).__name__,
+                    exc_info=not database_unavailable(exc),  # an outage is no defect
                 )
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 2.0)

@@ -63,7 +63,13 @@ def build_message(delivery: Delivery) -> messaging.Message:
 def _message(delivery: Delivery, collapse: str, ttl: timedelta, expiry: str) -> messaging.Message:
     return messaging.Message(
         token=delivery.address,
-        data={**delivery.data, "title": delivery.title, "body": delivery.body},
+        # message_id: the app (and the fault suite) can tell a resend from a new message.
+        data={
+            **delivery.data,
+            "message_id": str(delivery.message_id),
+            "title": delivery.title,
+            "body": delivery.body,
+        },
         notification=messaging.Notification(title=delivery.title, body=delivery.body),
         android=messaging.AndroidConfig(
             priority="high" if delivery.urgent else "normal",

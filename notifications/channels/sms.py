@@ -43,7 +43,9 @@ class SmsWebhookChannel:
     async def _one(self, delivery: Delivery) -> Outcome:
         body = fill(self.template, delivery.address, delivery.body)
         try:
-            response = await self.client.post(self.url, json=body)
+            # The gateway (and the fault suite) can tell a resend from a new message.
+            headers = {"Idempotency-Key": str(delivery.message_id)}
+            response = await self.client.post(self.url, json=body, headers=headers)
         except httpx.HTTPError as exc:
             return Outcome(ok=False, retry_after_s=0, error=f"sms gateway unreachable: {exc}")
         if response.is_success:
