@@ -116,12 +116,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running_cluster(
-    settings: Settings, log_dir: Path, *, small_queue_batches: int = 2, pool: int = 10
+    settings: Settings,
+    log_dir: Path,
+    *,
+    small_queue_batches: int = 2,
+    pool: int = 10,
+    google_module: str = "tests.fake_fcm",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """Start everything; stop everything (SIGTERM, then SIGKILL) when the block ends.
 
     Server 0 has the default live queue; server 1 a queue of ``small_queue_batches``
-    batches, so that slow sockets there overflow and must be closed with 1011."""
+    batches, so that slow sockets there overflow and must be closed with 1011.
+    ``google_module`` runs the fake Google (the fault suite's has a control endpoint);
+    ``extra_env`` adds settings for every server and the worker."""
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         files = {
@@ -130,11 +138,11 @@ def running_cluster(
         }
         port = free_port()
         google_url = f"http://127.0.0.1:{port}"
-        google = _popen(["-m", "tests.fake_fcm", "--port", str(port)], {}, files["google"])
+        google = _popen(["-m", google_module, "--port", str(port)], {}, files["google"])
         stack.callback(_stop, google)
         _wait_http(f"{google_url}/_recorded", google, "the fake Google")
         account = service_account_file(log_dir / "service-account.json", f"{google_url}/token")
-        env = _environment(settings, google_url, account, pool)
+        env = _environment(settings, google_url, account, pool) | (extra_env or {})
         servers = []
         for n, queue in enumerate((None, small_queue_batches)):
             extra = {"PHIKAT_LIVE_QUEUE_BATCHES": str(queue)} if queue else {}
