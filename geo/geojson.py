@@ -209,17 +209,21 @@ def _read_ring(ring: Any, where: str, *, repair: bool) -> list[tuple[float, floa
     return points
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer literal too large for a float: 1000…0 (400 digits)
+        return False
+
+
 def _read_position(position: Any, where: str) -> tuple[float, float]:
     if not isinstance(position, list | tuple) or len(position) not in (2, 3):
         raise ValueError(f"{where}: a position must be [longitude, latitude]")
     lon, lat = position[0], position[1]
     for value in (lon, lat):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            raise ValueError(f"{where}: coordinates must be finite numbers, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
+            shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+            raise ValueError(f"{where}: coordinates must be finite numbers, got {shown}")
     if not -180 <= lon <= 180 or not -90 <= lat <= 90:
         raise ValueError(
             f"{where}: position [{lon}, {lat}] is outside longitude -180..180 / latitude -90..90"
