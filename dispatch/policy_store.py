@@ -6,7 +6,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dispatch.models import DispatchPolicyRow
-from dispatch.policy import DEFAULT_POLICY, DispatchPolicy
+from dispatch.policy_document import DEFAULT_POLICY, DispatchPolicy
 
 
 async def get_policy(session: AsyncSession, organization_id: uuid.UUID) -> DispatchPolicy:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.principal import Principal
 from dispatch.enums import AccessKind
 from dispatch.models import MedicalAccess
-from dispatch.privacy.schemas import MedicalAccessOut
+from dispatch.views import MedicalAccessOut
 
 
 def record_access(

@@ -7,11 +7,13 @@ several kilometres away.
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from core.inputs import InputModel
 
 
-class Wave(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Wave(InputModel):
+    model_config = ConfigDict(frozen=True)
 
     size: Annotated[int, Field(ge=1, le=50, description="Responders offered at once")]
     radius_m: Annotated[
@@ -21,8 +23,8 @@ class Wave(BaseModel):
     timeout_s: Annotated[int, Field(ge=10, le=3600, description="Time to accept")]
 
 
-class DispatchPolicy(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class DispatchPolicy(InputModel):
+    model_config = ConfigDict(frozen=True)
 
     waves: Annotated[list[Wave], Field(min_length=1, max_length=10)] = [
         Wave(size=3, radius_m=1_000, timeout_s=60),
