@@ -1,0 +1,1 @@
+"""Safe zones and wander detection (issue 14)."""
