@@ -1,6 +1,8 @@
 """Shared helpers for the benchmarks: a scratch database and a server on loopback."""
 
+import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -37,6 +39,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _phikat(database_url: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    environ = {
+        **os.environ,
+        "PHIKAT_DATABASE_URL": database_url,
+        "PHIKAT_ALLOW_INSECURE_SECRET": "true",
+        "PHIKAT_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "api", *args],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+
+
 class Server:
     """``phikat serve`` in a child process on a loopback port."""
 
@@ -44,21 +64,7 @@ class Server:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/v1/live"
-        environ = {
-            **os.environ,
-            "PHIKAT_DATABASE_URL": database_url,
-            "PHIKAT_ALLOW_INSECURE_SECRET": "true",
-            "PHIKAT_LOG_LEVEL": "WARNING",
-            **env,
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api", "serve", "--port", str(self.port)],
-            env=environ,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+        self.proc = _phikat(database_url, ["serve", "--port", str(self.port)], env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -70,8 +76,27 @@ class Server:
         raise RuntimeError("the server did not become ready")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
+        _stop(self.proc)
+
+
+class Worker:
+    """``phikat worker`` (deadlines, the outbox sender) in a child process."""
+
+    def __init__(self, database_url: str, **env: str) -> None:
+        self.proc = _phikat(database_url, ["worker"], env)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if it has not finished within 20 s (still busy with a backlog)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -87,3 +112,23 @@ def describe(label: str, seconds: list[float]) -> str:
         f"p90={percentile(ms, 90):7.2f} ms  p99={percentile(ms, 99):7.2f} ms  "
         f"max={max(ms):7.2f} ms"
     )
+
+
+async def start_profile(path: str | None, pid: int) -> asyncio.subprocess.Process | None:
+    """py-spy sampling process ``pid`` into ``path`` (raw: collapsed stacks, one a line)
+    until ``stop_profile``; nothing when ``path`` is None."""
+    if path is None:
+        return None
+    spy = await asyncio.create_subprocess_exec(
+        *("py-spy", "record", "--pid", str(pid), "--format", "raw", "--nonblocking"),
+        *("--rate", "200", "-o", path),
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1)  # py-spy attaches
+    return spy
+
+
+async def stop_profile(spy: asyncio.subprocess.Process | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        await spy.wait()

@@ -26,14 +26,10 @@ from core.security import create_access_token
 from core.tenancy.models import Role
 from core.tenancy.schemas import OrganizationCreate
 from core.tenancy.service import create_organization, create_user
-
-# dispatch.responders and dispatch.locations import each other (through the engine):
-# importing the engine first lets both load, as the app does.
-from dispatch import engine as _engine  # noqa: F401  # isort: skip
 from dispatch.elders import create_elder, issue_device_token
 from dispatch.enums import ResponderKind
+from dispatch.inputs import ElderCreate, LocationIn, PointIn, ResponderCreate
 from dispatch.responders import create_responder, record_location, set_duty
-from dispatch.schemas import ElderCreate, LocationIn, PointIn, ResponderCreate
 from geo.service import import_zones
 
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"

@@ -22,8 +22,8 @@ from core.tenancy.schemas import OrganizationCreate
 from core.tenancy.service import create_organization
 from dispatch.elders import create_elder, issue_device_token
 from dispatch.enums import ResponderKind
+from dispatch.inputs import ElderCreate, LocationIn, PointIn, ResponderCreate
 from dispatch.responders import create_responder, record_location, set_duty
-from dispatch.schemas import ElderCreate, LocationIn, PointIn, ResponderCreate
 from geo.repository import match_zones
 from geo.service import import_zones
 

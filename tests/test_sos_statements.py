@@ -1,0 +1,34 @@
+"""The SQL statements one SOS costs (issue 17: under a surge, round trips are most of an
+SOS's time). Before this guard an SOS that opened an incident with one offer ran 24; the
+new incident was read back after its INSERT, its wave updated at once, the offers of a
+brand-new incident looked up and its zone's name read twice."""
+
+import uuid
+from collections import Counter
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.factories import World
+from tests.test_list_statements import statements_on
+
+MAX_STATEMENTS = 19
+
+
+async def test_an_sos_opens_its_incident_in_few_statements(
+    client: httpx.AsyncClient, engine: AsyncEngine, world: World
+) -> None:
+    with statements_on(engine) as seen:
+        r = await client.post(
+            "/v1/sos",
+            json={"lat": 16.885, "lon": 103.255, "accuracy_m": 10},
+            headers={**world.elder, "Idempotency-Key": str(uuid.uuid4())},
+        )
+    assert r.status_code == 201, r.text
+    first_words = Counter(" ".join(s.split()[:3]) for s in seen)
+    assert first_words["SELECT care_zone.id, care_zone.name"] == 0  # the match named it
+    assert not [s for s in seen if s.startswith("UPDATE incident")]
+    assert not [s for s in seen if s.startswith("SELECT offer.responder_id")]
+    after_insert = seen[[s.startswith("INSERT INTO incident ") for s in seen].index(True) + 1]
+    assert not after_insert.startswith("SELECT incident.id")
+    assert len(seen) <= MAX_STATEMENTS, "\n".join(s.split("\n")[0][:120] for s in seen)
