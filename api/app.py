@@ -12,26 +12,33 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from api import live, unavailable
 from api.body_limit import BodyLimitMiddleware
 from api.live import enrich
+from api.metrics_middleware import MetricsMiddleware
 from api.problems import install_problem_handlers
 from api.retry import RetryMiddleware
 from api.routes import (
     auth,
+    checkins,
     devices,
     dispatch_policy,
     elders,
+    handoff,
     health,
     incidents,
+    line,
     orgs,
     pages,
     privacy,
     reports,
     responders,
+    safe_zones,
     sos,
     users,
     zones,
 )
+from api.routes import metrics as metrics_route
 from api.routes.pages import mount_assets
 from api.security_headers import SecurityHeadersMiddleware
+from core import metrics
 from core.db import DbTuning, create_engine, create_sessionmaker, libpq_conninfo
 from core.settings import Settings, get_settings
 from core.tenancy.service import ensure_admin
@@ -74,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tuning=DbTuning.from_settings(settings),
     )
     app.state.engine = engine
+    metrics.watch_pool(engine, size=settings.db_pool_size + settings.db_max_overflow)
     app.state.sessionmaker = create_sessionmaker(engine)
     watch = unavailable.DatabaseWatch(
         libpq_conninfo(settings.database_url, DbTuning.from_settings(settings)),
@@ -103,6 +111,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop = asyncio.Event()
     background: list[asyncio.Task[None]] = []
     channels = build_channels(settings)
+    app.state.channels = channels  # the LINE webhook's replies use its LINE channel
     if settings.run_worker:
         background = start_workers(app.state.sessionmaker, channels, settings, stop)
     try:
@@ -177,6 +186,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_limit=settings.max_body_bytes,
         overrides=[(r"/v1/orgs/[^/]+/zones", settings.max_zone_import_bytes)],
     )
+    # Outermost: every answer counted, also those of the middlewares inside.
+    app.add_middleware(MetricsMiddleware)
     for module in (
         health,
         auth,
@@ -187,11 +198,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         elders,
         privacy,
         devices,
+        safe_zones,
+        checkins,
         sos,
         incidents,
         dispatch_policy,
+        handoff,
+        line,
         reports,
         live,
+        metrics_route,
         pages,
     ):
         app.include_router(module.router)

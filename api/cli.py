@@ -1,7 +1,6 @@
 """The ``phikat`` command: serve, worker, db upgrade, demo, zones import, privacy purge."""
 
 import asyncio
-import logging
 import os
 import signal
 from pathlib import Path
@@ -14,9 +13,10 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from api.app import start_workers
-from api.demo import DemoLogins, seed_demo
+from api.cli_enrol import elders_app, responders_app
+from api.demo import DemoLogins, print_summary, seed_demo, serve_and_simulate
 from api.simulator import SimulationConfig, simulate
-from core import log_redaction
+from core import log_context, metrics
 from core.db import create_engine, create_sessionmaker
 from core.errors import DomainError
 from core.migrations import upgrade_to_head
@@ -40,6 +40,8 @@ privacy_app = typer.Typer(help="Personal data (PDPA).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(zones_app, name="zones")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(elders_app, name="elders")
+app.add_typer(responders_app, name="responders")
 console = Console()
 err = Console(stderr=True)
 
@@ -48,11 +50,8 @@ PortOpt = Annotated[int, typer.Option(help="Port to listen on")]
 
 
 def _configure_logging() -> None:
-    logging.basicConfig(
-        level=get_settings().log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    log_redaction.install()
+    settings = get_settings()
+    log_context.configure(settings.log_level, settings.log_format)
 
 
 @app.command()
@@ -77,6 +76,7 @@ def worker() -> None:
 
     async def run() -> None:
         engine = create_engine(settings.database_url)
+        metrics.watch_pool(engine, size=settings.db_pool_size + settings.db_max_overflow)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -129,7 +129,8 @@ def privacy_purge(
     console.print(
         f"incidents closed before {report.cutoff.isoformat(timespec='seconds')} "
         f"({retention_days} days): deleted the trails of {report.incidents} incidents, "
-        f"{report.positions} positions and {report.sos_fixes} positions of repeated SOS presses"
+        f"{report.positions} positions and {report.sos_fixes} positions of repeated SOS presses; "
+        f"{report.elder_positions} positions sent outside incidents"
     )
 
 
@@ -161,8 +162,8 @@ def demo(
             await engine.dispose()
 
     logins = asyncio.run(seed())
-    _print_logins(logins, f"http://{host}:{port}")
     if seed_only:
+        print_summary(console, logins, f"http://{host}:{port}", simulating=False)
         return
     config = SimulationConfig(
         base_url=f"http://{host}:{port}",
@@ -171,51 +172,16 @@ def demo(
         speed=speed,
         sos_every_s=sos_every,
     )
-    asyncio.run(_serve_and_simulate(host, port, config if simulate else None))
-
-
-def _print_logins(logins: DemoLogins, base: str) -> None:
-    console.rule("[bold]Phikat demo: Tha Khantho municipality (made-up data)")
-    console.print(f"API docs:        {base}/docs")
-    console.print(f"Officer login:   [bold]{logins.officer_email}[/bold]")
-    console.print(f"Password:        [bold]{logins.password}[/bold] (officer and responders)")
-    console.print(f"Responders:      {', '.join(logins.responder_emails)}")
-    console.print(f"Elder's phone:   a device token for {logins.sample_elder}; try an SOS:")
-    console.print(
-        f"  curl -s -X POST {base}/v1/sos -H 'Authorization: Bearer "
-        f"{logins.sample_device_token}' -H 'Content-Type: application/json' "
-        f'-H "Idempotency-Key: $(cat /proc/sys/kernel/random/uuid)" '
-        '-d \'{"trigger": "button"}\'',
-        soft_wrap=True,
-    )
-    console.rule()
-
-
-async def _serve_and_simulate(host: str, port: int, config: SimulationConfig | None) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            "api.app:create_app",
-            factory=True,
+    asyncio.run(
+        serve_and_simulate(
+            console,
+            logins,
             host=host,
             port=port,
-            log_config=None,
+            simulation=config if simulate else None,
             ws_max_size=WS_MAX_SIZE,
-            # The simulator's traffic would drown every other line.
-            access_log=config is None,
         )
     )
-    serving = asyncio.create_task(server.serve())
-    if config is None:
-        await serving
-        return
-    while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn exposes a flag)
-        await asyncio.sleep(0.1)
-    console.print("[green]simulator running: SOS and responders flow through the API[/green]")
-    simulating = asyncio.create_task(simulate(config))
-    await asyncio.wait({serving, simulating}, return_when=asyncio.FIRST_COMPLETED)
-    simulating.cancel()
-    await asyncio.gather(simulating, return_exceptions=True)
-    await serving
 
 
 @app.command("simulate")

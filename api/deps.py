@@ -8,7 +8,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Unauthenticated
-from core.principal import Principal, PrincipalKind
+from core.principal import Principal, PrincipalKind, StaffPrincipal
 from core.security import DEVICE_TOKEN_PREFIX, decode_access_token
 from core.settings import Settings
 from core.tenancy.models import Role, User
@@ -54,7 +54,7 @@ async def principal_from_token(session: AsyncSession, settings: Settings, token:
     user = await session.get(User, claims.user_id)
     if user is None or user.disabled_at is not None:
         raise Unauthenticated("This account no longer exists or is disabled.")
-    return Principal(
+    return StaffPrincipal(
         kind=ROLE_TO_KIND[user.role], organization_id=user.organization_id, user_id=user.id
     )
 

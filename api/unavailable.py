@@ -155,7 +155,8 @@ class DatabaseWatch:
 
 
 # Paths that answer without the database (or say it is down themselves).
-_WITHOUT_DATABASE = ("/healthz", "/readyz", "/readyz/live")
+# /metrics answers during an outage too (without the figures read from the database).
+_WITHOUT_DATABASE = ("/healthz", "/readyz", "/readyz/live", "/metrics")
 
 
 class UnavailableMiddleware:

@@ -75,11 +75,17 @@ class DbTuning:
 
 def libpq_conninfo(url: str, tuning: DbTuning | None = None) -> str:
     """A SQLAlchemy URL as a libpq connection string (for psycopg's own connections),
-    with the tuning's timeouts and keepalives."""
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    params = (tuning or DbTuning()).connect_args()
-    params.pop("options")
-    return make_conninfo(conninfo, **params)
+    with the tuning's timeouts and keepalives.
+
+    Read by the engine's own dialect, so every form the engine accepts means the same
+    here, a multi-host URL included: ``?host=h1:p1&host=h2:p2`` or ``?host=h1,h2&port=
+    p1,p2`` (with ``target_session_attrs=read-write``, docs/reliability.md) becomes
+    libpq's ``host=h1,h2 port=p1,p2``."""
+    parsed = make_url(url)
+    _, params = parsed.get_dialect()().create_connect_args(parsed)
+    tuned = (tuning or DbTuning()).connect_args()
+    tuned.pop("options")
+    return make_conninfo("", **{**params, **tuned})
 
 
 def create_engine(

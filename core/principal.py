@@ -31,3 +31,11 @@ class Principal:
             "user_id": str(self.user_id) if self.user_id else None,
             "elder_id": str(self.elder_id) if self.elder_id else None,
         }
+
+
+@dataclass(frozen=True)
+class StaffPrincipal(Principal):
+    """Someone who signed in with an account (admin, officer, responder): the account's
+    id is always there, so commands can name who did them without a check."""
+
+    user_id: uuid.UUID

@@ -1,8 +1,9 @@
 """Configuration from the environment (prefix ``PHIKAT_``)."""
 
+import os
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,8 @@ class Settings(BaseSettings):
     # active incident count against it (an SOS that opens one is never refused).
     sos_presses_per_min: int = Field(default=6, ge=1)
     locations_per_min: int = Field(default=30, ge=1)
+    # Elder positions outside incidents (POST /v1/elders/me/positions): batches, so few.
+    positions_per_min: int = Field(default=12, ge=1)
     offer_actions_per_min: int = Field(default=20, ge=1)
 
     # Request bodies above these sizes are refused with 413 before they are read.
@@ -92,12 +95,18 @@ class Settings(BaseSettings):
 
     # Outgoing messages. Without FCM credentials pushes are logged, not sent (said loudly
     # at start); likewise SMS without a webhook URL. The endpoint setting exists for tests.
+    # FCM credentials: the service-account file's path, or its JSON itself (a credential).
     fcm_credentials: str | None = None
     fcm_endpoint: str | None = None
     sms_webhook_url: str | None = None
     sms_template: str = '{"to": "{to}", "text": "{text}"}'
     sms_auth_header: SecretStr | None = None
     sender_poll_s: float = Field(default=0.2, gt=0, le=10)
+    # Families on LINE: the Messaging API's base URL (tests point it at a local fake; each
+    # organization's account and token are in the database), and how long a linking
+    # code an officer shows a family contact stays valid.
+    line_api_url: str = "https://api.line.me"
+    line_link_code_ttl_s: int = Field(default=3600, ge=60, le=7 * 86400)
     # A sender leases the messages it sends for this long: a sender that dies mid-send
     # leaves them to the others after it (and may have sent them: at most once more).
     # Longer than a provider's timeout (10 s), short enough to resend an offer in time.
@@ -111,6 +120,10 @@ class Settings(BaseSettings):
     location_retention_days: int = Field(default=30, ge=1, le=3650)
     retention_sweep_s: float = Field(default=3600.0, gt=0)
     log_level: str = "INFO"
+    # "json": one JSON object per line, with the incident id on lines about one.
+    log_format: Literal["text", "json"] = "text"
+    # /metrics answers this bearer token; without one, only clients on loopback.
+    metrics_token: SecretStr | None = None
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         # A settings object printed in a traceback or test report never shows the
@@ -125,4 +138,8 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    # Under systemd, secrets arrive as credentials (LoadCredential=phikat_secret_key, …):
+    # one file per setting in $CREDENTIALS_DIRECTORY, named like its variable in lower
+    # case. A variable in the environment wins over a file (docs/production.md, "Secrets").
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    return Settings(_secrets_dir=credentials) if credentials else Settings()

@@ -18,34 +18,45 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import log_context, metrics
 from core.db_errors import database_unavailable
 from core.outage import Outage
 from core.uow import in_transaction, unit_of_work
-from dispatch import engine
+from dispatch import escalation, lifecycle, offers
+from dispatch.checkins import flow as checkin_flow
 from dispatch.enums import DeadlineKind
 from dispatch.models import Deadline
-from dispatch.policies import get_policy
 
 log = logging.getLogger("phikat.deadlines")
 
 
-async def fire(session: AsyncSession, deadline: Deadline) -> None:
+_CHECKIN_KINDS = (
+    DeadlineKind.CHECKIN_REMINDER,
+    DeadlineKind.CHECKIN_MISSED,
+    DeadlineKind.CHECKIN_ESCALATE,
+)
+
+
+async def fire(session: AsyncSession, deadline: Deadline, *, now: datetime) -> None:
     """Apply one deadline's effect; each handler is a no-op when the moment has passed."""
+    if deadline.kind in _CHECKIN_KINDS:
+        await checkin_flow.deadline_fired(session, deadline, now=now)
+        return
+    assert deadline.incident_id is not None
     if deadline.kind is DeadlineKind.OFFER_EXPIRY:
         assert deadline.offer_id is not None
-        policy = await get_policy(session, deadline.organization_id)
-        await engine.expire_offer(
-            session, incident_id=deadline.incident_id, offer_id=deadline.offer_id, policy=policy
+        await offers.expire_offer(
+            session, incident_id=deadline.incident_id, offer_id=deadline.offer_id
         )
     elif deadline.kind is DeadlineKind.OFFICER_TIMEOUT:
-        await engine.officer_timeout(session, incident_id=deadline.incident_id)
+        await escalation.officer_timeout(session, incident_id=deadline.incident_id)
     elif deadline.kind is DeadlineKind.RECEIPT:
         assert deadline.offer_id is not None
-        await engine.receipt_overdue(
+        await offers.receipt_overdue(
             session, incident_id=deadline.incident_id, offer_id=deadline.offer_id
         )
     elif deadline.kind is DeadlineKind.ARRIVAL:
-        await engine.arrival_overdue(
+        await lifecycle.arrival_overdue(
             session, incident_id=deadline.incident_id, responder_id=deadline.responder_id
         )
 
@@ -60,7 +71,7 @@ async def fire_one(
     organization_id: uuid.UUID | None = None,
 ) -> bool:
     """Claim and fire the most overdue deadline. False when none is due."""
-    claimed: list[int] = []
+    claimed: list[tuple[int, uuid.UUID | None]] = []  # (deadline, its incident)
     due = select(Deadline).where(Deadline.fired_at.is_(None), Deadline.due_at <= now)
     if organization_id is not None:
         due = due.where(Deadline.organization_id == organization_id)
@@ -71,9 +82,15 @@ async def fire_one(
         )
         if deadline is None:
             return False
-        claimed.append(deadline.id)
-        await fire(session, deadline)
-        deadline.fired_at = datetime.now(UTC)
+        claimed.append((deadline.id, deadline.incident_id))
+        with log_context.about(deadline.incident_id):
+            await fire(session, deadline, now=now)
+        if deadline.elder_id is not None:
+            # A check-in cycle leaves 4 rows a day per elder: gone once fired, in the same
+            # transaction as the effect (exactly once, as marking it would be).
+            await session.delete(deadline)
+        else:
+            deadline.fired_at = datetime.now(UTC)
         return True
 
     try:
@@ -84,8 +101,10 @@ async def fire_one(
             # An outage is not the deadline's fault: nothing was committed, and the
             # loop backs off and logs once per outage (no traceback per deadline).
             raise
-        log.exception("deadline %s failed; it will be retried", claimed[-1])
-        await _postpone(sessionmaker, claimed[-1], repr(exc))
+        deadline_id, incident_id = claimed[-1]
+        with log_context.about(incident_id):
+            log.exception("deadline %s failed; it will be retried", deadline_id)
+        await _postpone(sessionmaker, deadline_id, repr(exc))
         return True
 
 
@@ -134,6 +153,7 @@ async def run_worker(
         try:
             await fire_due(sessionmaker)
             outage.succeeded()
+            metrics.heartbeat()
         except Exception as exc:
             # Nothing is lost: the deadline's transaction rolled back and stays due.
             wait = max(wait, outage.failed(exc))

@@ -11,15 +11,9 @@ from core.errors import NotFound, Unauthenticated
 from core.principal import Principal, PrincipalKind
 from core.security import new_device_token, opaque_secret_matches, parse_device_token
 from core.signals import REVOCATIONS_CHANNEL, device_key, notify
+from dispatch.inputs import Contact, ElderCreate
 from dispatch.models import Elder, ElderDeviceToken
-from dispatch.schemas import (
-    Contact,
-    DeviceTokenOut,
-    ElderCreate,
-    ElderOut,
-    ElderSummary,
-    PointOut,
-)
+from dispatch.views import DeviceTokenOut, ElderOut, ElderSummary, PointOut
 from geo.points import point_wkt
 
 
@@ -82,7 +76,7 @@ def elder_summary(elder: Elder) -> ElderSummary:
 
 def elder_out(elder: Elder) -> ElderOut:
     """The whole record, medical facts and contacts included: log the read
-    (``dispatch.privacy.medical_access``)."""
+    (``dispatch.medical_access``)."""
     return ElderOut(
         **elder_summary(elder).model_dump(),
         conditions=elder.conditions,

@@ -16,6 +16,8 @@ class Trigger(enum.StrEnum):
     BUTTON = "button"
     FALL = "fall"
     CHECKIN_MISSED = "checkin_missed"
+    # The elder left a safe zone in its active hours (dispatch/wander).
+    WANDER = "wander"
     # Opened by an officer or responder on the elder's behalf.
     STAFF = "staff"
 
@@ -60,6 +62,10 @@ class DeadlineKind(enum.StrEnum):
     ARRIVAL = "arrival"
     # No delivery receipt for an offer in time: send it again by SMS.
     RECEIPT = "receipt"
+    # An elder's check-in cycle (dispatch/checkins): remind, tell the family, escalate.
+    CHECKIN_REMINDER = "checkin_reminder"
+    CHECKIN_MISSED = "checkin_missed"
+    CHECKIN_ESCALATE = "checkin_escalate"
 
 
 class EscalationLevel(enum.IntEnum):
@@ -77,3 +83,4 @@ class AccessKind(enum.StrEnum):
     LIVE = "live"  # the escalation dossier sent on a live socket
     EXPORT = "export"  # everything held on the elder
     ERASURE = "erasure"  # not a read: who erased the record, and when
+    HANDOFF = "handoff"  # the 1669 hand-off record sent, or its printable sheet viewed

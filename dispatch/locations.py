@@ -3,37 +3,21 @@
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import metrics
 from core.errors import NotFound
 from core.events.catalogue import EventName
 from core.events.log import record_event
+from dispatch import handoff_send
 from dispatch.enums import ACTIVE_STATES, IncidentState
+from dispatch.eta import distance_to_incident, eta_seconds
+from dispatch.inputs import LocationIn
 from dispatch.locks import lock_incident, lock_incidents
 from dispatch.models import Incident, Offer
 from dispatch.responders import record_location
-from dispatch.schemas import LocationIn
 from dispatch.state_machine import IllegalTransition
-from geo.points import point
-
-# The default of PHIKAT_ETA_SPEED_KMH, for messages written where no settings are at hand.
-DEFAULT_ETA_SPEED_KMH = 30.0
-
-
-def eta_seconds(distance_m: float, speed_kmh: float) -> int:
-    return round(distance_m / (speed_kmh / 3.6))
-
-
-async def distance_to_incident(
-    session: AsyncSession, incident: Incident, lat: float, lon: float
-) -> float:
-    distance = await session.scalar(
-        select(
-            func.ST_Distance(func.geography(Incident.location), func.geography(point(lon, lat)))
-        ).where(Incident.id == incident.id)
-    )
-    return float(distance or 0.0)
 
 
 async def _record_responder_position(
@@ -104,6 +88,13 @@ async def elder_moved(
             "recorded_at": (location.recorded_at or datetime.now(UTC)).isoformat(),
         },
     )
+    at = (
+        location.lat,
+        location.lon,
+        location.accuracy_m,
+        location.recorded_at or datetime.now(UTC),
+    )
+    await handoff_send.changed(session, incident, cause="elder_location", elder_at=at)
 
 
 async def mark_received(
@@ -130,3 +121,5 @@ async def mark_received(
         name=EventName.OFFER_RECEIVED,
         data={"offer_id": str(offer.id), "responder_id": str(responder_id), "via": via},
     )
+    waited = (offer.received_at - offer.sent_at).total_seconds()
+    metrics.after_commit(session, lambda: metrics.OFFER_TO_RECEIPT.observe(waited))

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from dispatch.enums import ACTIVE_STATES
 from dispatch.models import Elder, Incident
 
 NO_KEY_UPDATE = {"key_share": True}
@@ -49,3 +50,25 @@ async def lock_incidents(
         .execution_options(populate_existing=True)
     )
     return list(rows)
+
+
+async def active_incident(session: AsyncSession, elder_id: uuid.UUID) -> Incident | None:
+    """The elder's open incident, if any (not locked)."""
+    return await session.scalar(
+        select(Incident).where(Incident.elder_id == elder_id, Incident.state.in_(ACTIVE_STATES))
+    )
+
+
+async def lock_active_incident(session: AsyncSession, elder_id: uuid.UUID) -> Incident | None:
+    """The elder's active incident, locked; the caller holds the elder's lock.
+
+    An officer may close the incident between the read and the lock (closing does not
+    take the elder's lock): then there is no active incident, and the press must open
+    a new one rather than join a closed one. No other can open meanwhile: opening
+    takes the elder's lock, which the caller holds.
+    """
+    active = await active_incident(session, elder_id)
+    if active is None:
+        return None
+    locked = await lock_incident(session, active.id)
+    return locked if locked.state in ACTIVE_STATES else None

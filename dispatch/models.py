@@ -126,6 +126,8 @@ _active_states_sql = ", ".join(f"'{s.value}'" for s in ACTIVE_STATES)
 
 class Incident(Base):
     __tablename__ = "incident"
+    # The INSERT returns created_at and updated_at: no SELECT to refresh a new incident.
+    __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 (SQLAlchemy's own attribute)
     __table_args__ = (
         # At most one active incident per elder: a second SOS joins it.
         Index(
@@ -234,20 +236,29 @@ class Offer(Base):
 
 
 class Deadline(Base):
-    """A timer as a row: claimed with FOR UPDATE SKIP LOCKED by any running worker."""
+    """A timer as a row: claimed with FOR UPDATE SKIP LOCKED by any running worker.
+
+    About an incident, or (check-ins) about an elder and one cycle of their plan.
+    """
 
     __tablename__ = "deadline"
     __table_args__ = (
         Index("ix_deadline_due", "due_at", postgresql_where=text("fired_at is null")),
+        CheckConstraint("num_nonnulls(incident_id, elder_id) = 1", name="incident_or_elder"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("organization.id", ondelete="CASCADE")
     )
-    incident_id: Mapped[uuid.UUID] = mapped_column(
+    incident_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("incident.id", ondelete="CASCADE"), index=True
     )
+    elder_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("elder.id", ondelete="CASCADE"), index=True
+    )
+    # The check-in deadline (CheckinPlan.due_at) this one belongs to.
+    cycle_at: Mapped[datetime | None]
     kind: Mapped[DeadlineKind] = mapped_column(
         Enum(DeadlineKind, name="deadline_kind", **enum_column_kwargs(DeadlineKind))
     )

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dispatch.schemas import Measure, ResponseTimes, ZoneResponseTimes
+from dispatch.views import Measure, ResponseTimes, ZoneResponseTimes
 
 # One row per zone (zone_id NULL and grouping 1: the whole organization).
 _REPORT = text("""

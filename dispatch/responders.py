@@ -10,17 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import FieldProblem, InvalidInput, NotFound
 from core.tenancy.models import Role, User
 from core.tenancy.service import create_user
-from core.tenancy.sessions import revoke_user_sessions
-from dispatch import engine
+from dispatch.inputs import LocationIn, ResponderCreate
 from dispatch.models import Responder, ResponderZone
-from dispatch.schemas import (
-    DutyStatusOut,
-    LocationIn,
-    LocationOut,
-    ResponderCreate,
-    ResponderOut,
-    ZoneTeamOut,
-)
+from dispatch.views import DutyStatusOut, LocationOut, ResponderOut, ZoneTeamOut
 from geo import repository as zones
 from geo.points import point_wkt
 
@@ -65,7 +57,10 @@ async def responder_out(session: AsyncSession, responder_id: uuid.UUID) -> Respo
     zone_ids = await session.scalars(
         select(ResponderZone.zone_id).where(ResponderZone.responder_id == responder_id)
     )
-    location = last_location_out(responder)
+    return to_responder_out(responder, user, list(zone_ids))
+
+
+def to_responder_out(responder: Responder, user: User, zone_ids: list[uuid.UUID]) -> ResponderOut:
     return ResponderOut(
         id=responder.id,
         organization_id=responder.organization_id,
@@ -76,7 +71,7 @@ async def responder_out(session: AsyncSession, responder_id: uuid.UUID) -> Respo
         skills=responder.skills,
         zone_ids=sorted(zone_ids),
         on_duty=responder.on_duty,
-        last_location=location,
+        last_location=last_location_out(responder),
     )
 
 
@@ -90,16 +85,6 @@ def last_location_out(responder: Responder) -> LocationOut | None:
         accuracy_m=responder.last_location_accuracy_m,
         recorded_at=responder.last_location_at,
     )
-
-
-async def list_responders(session: AsyncSession, organization_id: uuid.UUID) -> list[ResponderOut]:
-    ids = await session.scalars(
-        select(Responder.id)
-        .join(User, User.id == Responder.id)
-        .where(Responder.organization_id == organization_id)
-        .order_by(User.name)
-    )
-    return [await responder_out(session, rid) for rid in ids]
 
 
 async def _get_for_update(session: AsyncSession, responder_id: uuid.UUID) -> Responder:
@@ -182,19 +167,3 @@ async def _check_zones(
             f"{len(missing)} zone id(s) are not zones of this organization",
             errors=[FieldProblem(loc=["body", loc], msg=f"unknown zone {m}") for m in missing],
         )
-
-
-async def set_access(session: AsyncSession, *, user: User, enabled: bool) -> None:
-    """Disable or re-enable a staff account. Disabling signs the person out everywhere
-    (refresh tokens revoked, live sockets closed, access tokens refused from the next
-    request) and, for a responder, takes them off duty and hands their offers on."""
-    if enabled:
-        user.disabled_at = None
-        user.failed_logins, user.locked_until = 0, None
-        return
-    if user.disabled_at is None:
-        user.disabled_at = datetime.now(UTC)
-    await revoke_user_sessions(session, user.id)
-    if user.role is Role.RESPONDER:
-        await set_duty(session, responder_id=user.id, on_duty=False)
-        await engine.responder_removed(session, responder_id=user.id)

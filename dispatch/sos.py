@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import log_context
 from core.errors import Conflict, NotFound, TooManyRequests
 from core.rate_limit import Rate, take
 from core.tenancy.models import Organization
+from dispatch import outgoing
 from dispatch.enums import LocationSource
-from dispatch.incidents import join_incident, lock_active_incident, open_incident
-from dispatch.locks import lock_elder
+from dispatch.inputs import SosIn
+from dispatch.locks import lock_active_incident, lock_elder
 from dispatch.models import Elder, Incident, SosRequest
-from dispatch.schemas import SosIn, SosOut
+from dispatch.opening import join_incident, open_incident
 from dispatch.sos_input import Ignored
+from dispatch.views import SosOut
 from geo import repository as zones
 from notifications.texts import render
 
@@ -124,6 +127,8 @@ async def receive_sos(
             ignored=dropped,
         )
         outcome = SosOutcome.CREATED
+        await outgoing.family_moment(session, incident, "family_sos_opened", responder_id=None)
+    log_context.concerning(incident.id)
 
     if idempotency_key is not None:
         session.add(

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from core.types import Latitude, Longitude
 from dispatch.enums import Trigger
-from dispatch.schemas import AccuracyM, BatteryPct, PastTimestamp, SosIn
+from dispatch.inputs import AccuracyM, BatteryPct, PastTimestamp, SosIn
 
 # What the phone may send as the Idempotency-Key header (printable ASCII, bounded).
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -120,3 +120,6 @@ def _read_trigger(body: dict[str, Any], values: dict[str, Any], ignored: list[Ig
     if values["trigger"] is Trigger.STAFF:
         values.pop("trigger")
         ignored.append(Ignored("trigger", "'staff' is for staff: 'button'"))
+    elif values["trigger"] is Trigger.WANDER:
+        values.pop("trigger")
+        ignored.append(Ignored("trigger", "'wander' is raised by the server: 'button'"))

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 
 from geoalchemy2 import Geometry, WKBElement
-from sqlalchemy import ForeignKey, Index, Integer, String, func, text
+from sqlalchemy import Computed, Float, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -32,6 +32,11 @@ class CareZone(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)
     geom: Mapped[WKBElement] = mapped_column(
         Geometry("MULTIPOLYGON", srid=4326, spatial_index=True, nullable=False)
+    )
+    # Square metres on the spheroid, kept by PostgreSQL: matching orders covering zones by
+    # area, and computing it per match was a third of a match's time at 75,000 zones.
+    area_m2: Mapped[float] = mapped_column(
+        Float, Computed("ST_Area(geography(geom))", persisted=True)
     )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -2,15 +2,16 @@
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from geoalchemy2.shape import from_shape
-from sqlalchemy import JSON, Text, case, cast, func, literal, or_, select
+from sqlalchemy import JSON, Select, Text, bindparam, case, cast, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from geo.geojson import ZoneDraft
 from geo.models import CareZone
-from geo.points import point
+from geo.points import WGS84
 from geo.schemas import ZoneMatch, ZoneRef
 
 GEOJSON_DECIMALS = 7  # ~1 cm: more would only inflate the payload.
@@ -60,6 +61,47 @@ async def zones_feature_collection(session: AsyncSession, organization_id: uuid.
     return str(text)
 
 
+def _match_statement(*, near: bool) -> Select[Any]:
+    """Built once per shape with bound parameters, so every call reuses SQLAlchemy's
+    compiled form; building the expression per call cost more than the query."""
+    pt = func.ST_SetSRID(func.ST_MakePoint(bindparam("lon"), bindparam("lat")), WGS84)
+    geog = func.geography(CareZone.geom)
+    covers = func.ST_Covers(CareZone.geom, pt)
+    # A covering zone is 0 m away: the spheroid distance is computed only for near ones.
+    distance = case((covers, literal(0.0)), else_=func.ST_Distance(geog, func.geography(pt)))
+    area = CareZone.area_m2
+    where = (
+        or_(covers, func.ST_DWithin(geog, func.geography(pt), bindparam("accuracy_m")))
+        if near
+        else covers
+    )
+    return (
+        select(
+            CareZone.id,
+            CareZone.name,
+            CareZone.kind,
+            CareZone.priority,
+            covers.label("covers"),
+            distance.label("distance_m"),
+            area.label("area_m2"),
+        )
+        .where(CareZone.organization_id == bindparam("organization_id"), where)
+        .order_by(
+            covers.desc(),
+            distance,
+            CareZone.priority.desc(),
+            # Whole square metres, so float noise between congruent zones is a tie.
+            func.round(area),
+            CareZone.id,
+        )
+        .limit(bindparam("limit"))
+    )
+
+
+_COVERING = _match_statement(near=False)
+_COVERING_OR_NEAR = _match_statement(near=True)
+
+
 async def match_zones(
     session: AsyncSession,
     organization_id: uuid.UUID,
@@ -76,45 +118,36 @@ async def match_zones(
     among near ones the nearest. The zone id breaks remaining ties, so a point
     on a shared border always matches the same zone.
     """
-    pt = point(lon, lat)
-    geog = func.geography(CareZone.geom)
-    covers = func.ST_Covers(CareZone.geom, pt)
-    distance = func.ST_Distance(geog, func.geography(pt))
-    area = func.ST_Area(geog)
-    near = (
-        func.ST_DWithin(geog, func.geography(pt), accuracy_m) if accuracy_m > 0 else literal(False)
-    )
-    stmt = (
-        select(
-            CareZone.id,
-            CareZone.name,
-            CareZone.kind,
-            CareZone.priority,
-            covers.label("covers"),
-            distance.label("distance_m"),
-            area.label("area_m2"),
-        )
-        .where(CareZone.organization_id == organization_id, or_(covers, near))
-        .order_by(
-            covers.desc(),
-            case((covers, literal(0.0)), else_=distance),
-            CareZone.priority.desc(),
-            # Whole square metres, so float noise between congruent zones is a tie.
-            func.round(area),
-            CareZone.id,
-        )
-        .limit(limit)
-    )
-    rows = await session.execute(stmt)
+    params: dict[str, Any] = {
+        "organization_id": organization_id,
+        "lat": lat,
+        "lon": lon,
+        "limit": limit,
+    }
+    if accuracy_m > 0:
+        params["accuracy_m"] = accuracy_m
+    rows = await session.execute(_COVERING_OR_NEAR if accuracy_m > 0 else _COVERING, params)
     return [ZoneMatch.model_validate(row, from_attributes=True) for row in rows]
 
 
+def remember_zone_name(session: AsyncSession, zone_id: uuid.UUID, name: str) -> None:
+    """Note a zone's name already read (by a match) for ``zone_ref`` in this session."""
+    session.info.setdefault("zone_refs", {})[zone_id] = ZoneRef(id=zone_id, name=name)
+
+
 async def zone_ref(session: AsyncSession, zone_id: uuid.UUID) -> ZoneRef | None:
-    """A zone's id and name, without loading its geometry."""
+    """A zone's id and name, without loading its geometry; read once per session (an SOS
+    names its zone in the offer, the family's message and the event)."""
+    known: dict[uuid.UUID, ZoneRef] = session.info.setdefault("zone_refs", {})
+    if zone_id in known:
+        return known[zone_id]
     row = (
         await session.execute(select(CareZone.id, CareZone.name).where(CareZone.id == zone_id))
     ).one_or_none()
-    return ZoneRef(id=row.id, name=row.name) if row else None
+    if row is None:
+        return None
+    known[zone_id] = ZoneRef(id=row.id, name=row.name)
+    return known[zone_id]
 
 
 async def get_zone(session: AsyncSession, zone_id: uuid.UUID) -> CareZone | None:

@@ -9,8 +9,12 @@ from core import rate_limit
 from core.db import Base
 from core.events import models as event_models
 from core.tenancy import models as tenancy_models
+from dispatch import handoff_models
 from dispatch import models as dispatch_models
+from dispatch.checkins import models as checkin_models
+from dispatch.wander import models as wander_models
 from geo import models as geo_models
+from notifications import line_models
 from notifications import models as notification_models
 
 # Autogenerate sees only the tables whose modules are imported: all of them.
@@ -20,7 +24,11 @@ MODEL_MODULES = (
     rate_limit,
     geo_models,
     dispatch_models,
+    wander_models,
+    checkin_models,
+    handoff_models,
     notification_models,
+    line_models,
 )
 
 config = context.config

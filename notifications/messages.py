@@ -10,6 +10,8 @@ class Route(enum.StrEnum):
 
     PUSH = "push"
     SMS = "sms"
+    HANDOFF = "handoff"  # the 1669 centre's webhook (a JSON document, signed)
+    LINE = "line"  # a family contact's LINE (the organization's Official Account pushes)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,18 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     sent_at: Mapped[datetime | None]
+
+
+class HandoffEndpoint(Base):
+    """An organization's province 1669 centre: where hand-off records go (a webhook) and
+    the secret shared with it, which signs both ways (``notifications.signing``). The
+    secret is never returned by the API."""
+
+    __tablename__ = "handoff_endpoint"
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())

@@ -2,13 +2,14 @@
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import Iterator
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from notifications.messages import Message
+from notifications.messages import Message, Route
 from notifications.models import OutboxMessage
 from notifications.texts import TEXTS, render
 
@@ -56,8 +57,11 @@ def _wake_senders(session: Session) -> None:
             waker.set()
 
 
-def enqueue(session: AsyncSession, message: Message) -> OutboxMessage:
-    """Add the message to the caller's transaction; the sender picks it up after commit."""
+def enqueue(
+    session: AsyncSession, message: Message, *, extra: dict[str, object] | None = None
+) -> OutboxMessage:
+    """Add the message to the caller's transaction; the sender picks it up after commit.
+    ``extra``: more of the payload for its route (LINE: the Flex message)."""
     session.sync_session.info[_QUEUED] = True
     row = OutboxMessage(
         organization_id=message.organization_id,
@@ -69,7 +73,58 @@ def enqueue(session: AsyncSession, message: Message) -> OutboxMessage:
         recipient_elder_id=message.recipient.elder_id,
         recipient_phone=message.recipient.phone,
         language=message.language,
-        payload=render_payload(message),
+        payload={**render_payload(message), **(extra or {})},
+    )
+    session.add(row)
+    return row
+
+
+def enqueue_document(
+    session: AsyncSession,
+    *,
+    organization_id: uuid.UUID,
+    incident_id: uuid.UUID,
+    kind: str,
+    document: dict[str, object],
+    version: int,
+) -> OutboxMessage:
+    """Queue a JSON document for the organization's 1669 centre (Route.HANDOFF); the
+    address and the signing secret are looked up when it is sent."""
+    session.sync_session.info[_QUEUED] = True
+    row = OutboxMessage(
+        organization_id=organization_id,
+        incident_id=incident_id,
+        kind=kind,
+        route=Route.HANDOFF.value,
+        language="th",
+        payload={
+            "title": kind,
+            "body": "",
+            "data": {"kind": kind, "incident_id": str(incident_id), "version": str(version)},
+            "ttl_s": 0,
+            "urgent": True,
+            "document": document,
+        },
+    )
+    session.add(row)
+    return row
+
+
+def enqueue_fallback_sms(session: AsyncSession, line_row: OutboxMessage) -> OutboxMessage:
+    """A family LINE message that failed for good, again as an SMS to the contact's phone
+    (the sender calls this in the transaction that records the failure)."""
+    session.sync_session.info[_QUEUED] = True
+    keep = ("title", "body", "data", "ttl_s", "urgent")
+    row = OutboxMessage(
+        organization_id=line_row.organization_id,
+        incident_id=line_row.incident_id,
+        offer_id=line_row.offer_id,
+        kind=line_row.kind,
+        route=Route.SMS.value,
+        recipient_elder_id=line_row.recipient_elder_id,
+        recipient_phone=line_row.recipient_phone,
+        language=line_row.language,
+        payload={k: v for k, v in line_row.payload.items() if k in keep},
     )
     session.add(row)
     return row

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
+from core.inputs import InputModel
 from core.types import UtcDateTime
 from notifications.models import Platform
 
@@ -11,9 +12,7 @@ FcmToken = Annotated[
 ]
 
 
-class DeviceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DeviceCreate(InputModel):
     fcm_token: FcmToken
     platform: Platform
 

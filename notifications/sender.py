@@ -28,16 +28,18 @@ import logging
 import os
 import socket
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import metrics
 from core.db_errors import database_unavailable
 from core.outage import Outage
 from core.settings import Settings
 from core.uow import in_transaction
 from notifications.channels.base import Channel, Outcome
+from notifications.channels.log import LogChannel
 from notifications.messages import Route
 from notifications.outbox import wake_on_commit
 from notifications.outbox_claim import Claimed, Lease, claim, record
@@ -56,13 +58,23 @@ Result = tuple[str, Outcome]  # (address, what its channel said)
 class Channels:
     push: Channel
     sms: Channel
+    # The 1669 centres' webhooks (their URLs are per organization, in the database).
+    handoff: Channel = field(default_factory=lambda: LogChannel("handoff"))
+    # Families on LINE (each organization's Official Account and token, in the database).
+    line: Channel = field(default_factory=lambda: LogChannel("line"))
 
     def for_route(self, route: str) -> Channel:
+        if route == Route.HANDOFF:
+            return self.handoff
+        if route == Route.LINE:
+            return self.line
         return self.push if route == Route.PUSH else self.sms
 
     async def close(self) -> None:
         await self.push.close()
         await self.sms.close()
+        await self.handoff.close()
+        await self.line.close()
 
 
 @dataclass(frozen=True)
@@ -142,18 +154,20 @@ class Lane:
                 deliveries += row.deliveries
         if not deliveries:
             return results
+        failed: str | None = None  # why the whole batch failed, for the metrics
         try:
             async with asyncio.timeout_at(stop_at):
                 outcomes = await self.channel.send(deliveries)
         except TimeoutError:
-            error = f"no answer from {self.channel.name} within the lease"
+            failed, error = "timeout", f"no answer from {self.channel.name} within the lease"
             outcomes = [Outcome(ok=False, retry_after_s=0.0, error=error)] * len(deliveries)
         except Exception as exc:  # a channel reports refusals; this is a bug or a crash
             log.exception("the %s channel failed", self.channel.name)
-            error = f"{self.channel.name} failed: {type(exc).__name__}"
+            failed, error = "channel_error", f"{self.channel.name} failed: {type(exc).__name__}"
             outcomes = [Outcome(ok=False, retry_after_s=0.0, error=error)] * len(deliveries)
         for delivery, outcome in zip(deliveries, outcomes, strict=True):
             results[delivery.message_id].append((delivery.address, outcome))
+            _count(self.channel.name, outcome, failed)
         return results
 
     async def _record(
@@ -233,6 +247,21 @@ class Lane:
                 _reap(sending)
 
 
+def _count(channel: str, outcome: Outcome, failed: str | None) -> None:
+    if outcome.ok:
+        metrics.MESSAGES_SENT.labels(channel).inc()
+        return
+    if failed is not None:
+        reason = failed
+    elif outcome.drop_address:
+        reason = "invalid_address"
+    elif outcome.retry_after_s is not None:
+        reason = "retry"
+    else:
+        reason = "refused"
+    metrics.MESSAGE_FAILURES.labels(channel, reason).inc()
+
+
 def _abandoned(row: Claimed) -> Outcome:
     return Outcome(
         ok=False,
@@ -264,7 +293,7 @@ def lanes(
     *,
     owner: str | None = None,
 ) -> list[Lane]:
-    """The push lane and the SMS lane of one sender."""
+    """The push, SMS, 1669 hand-off and LINE lanes of one sender."""
     owner = owner or f"{PROCESS}:{uuid.uuid4().hex[:8]}"
     return [
         Lane(
@@ -280,6 +309,8 @@ def lanes(
         for route, batch, in_flight in (
             (Route.PUSH, options.push_batch, options.push_in_flight),
             (Route.SMS, options.sms_batch, options.sms_in_flight),
+            (Route.HANDOFF, options.sms_batch, options.sms_in_flight),
+            (Route.LINE, options.sms_batch, options.sms_in_flight),
         )
     ]
 

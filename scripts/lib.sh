@@ -68,6 +68,24 @@ ensure_web_assets() {
   fi
 }
 
+# promtool (Debian's prometheus package), to check the alert rules in deploy/prometheus.
+ensure_promtool() {
+  command -v promtool >/dev/null || apt_install prometheus
+}
+
+# Debian's nginx, for the test that puts deploy/nginx/phikat.conf in front of two servers
+# (a private nginx process of the test's own; the system service is not used). Debian's
+# package holds the binary in /usr/sbin, which a user's PATH may lack.
+ensure_nginx() {
+  command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_install nginx
+}
+
+# systemd-analyze (Debian's systemd package; nothing is started by installing it), to
+# verify the units in deploy/systemd.
+ensure_systemd_analyze() {
+  command -v systemd-analyze >/dev/null || apt_install systemd
+}
+
 # Debian's Chromium, for the browser tests, and a Thai font for it to draw Thai with.
 ensure_browser() {
   command -v chromium >/dev/null || apt_install chromium

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, time
 
 import httpx
 import pytest
@@ -23,10 +24,14 @@ import core.tenancy.service
 from core.security import hash_password
 from core.settings import Settings
 from core.uow import unit_of_work
+from dispatch.checkins.inputs import CheckinPlanIn
+from dispatch.checkins.plans import save_plan
 from dispatch.elders import create_elder, issue_device_token
 from dispatch.enums import OfferState
+from dispatch.inputs import ElderCreate, PointIn
 from dispatch.models import Elder
-from dispatch.schemas import ElderCreate, PointIn
+from dispatch.wander.inputs import CircleIn, SafeZoneIn
+from dispatch.wander.zones import save_zone
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD
 from tests.dispatch_helpers import Scene, add_responder, offers, sos
 from tests.factories import NORTH_HOME, World, bearer, build_world
@@ -83,6 +88,7 @@ class AuthzScene:
     offer_id: uuid.UUID  # the offered (not assigned) responder's withdrawn offer
     elder_b_id: uuid.UUID
     spare_token_id: uuid.UUID  # a second device token of elder A's, to revoke
+    safe_zone_id: uuid.UUID  # elder A's safe zone (paths name it {zone_id} too)
     headers: dict[str, dict[str, str]]
 
     @property
@@ -144,6 +150,7 @@ class Cast:
     elder_b_id: uuid.UUID
     spare_token_id: uuid.UUID
     spare_token: str
+    safe_zone_id: uuid.UUID
     headers: dict[str, dict[str, str]]
 
 
@@ -168,6 +175,12 @@ async def build_cast(sessionmaker: Maker, settings: Settings, outsiders: Outside
         elder_a = await session.get(Elder, world.elder_id)
         assert elder_a is not None
         spare = await issue_device_token(session, elder=elder_a, created_by=None, label="spare")
+        safe_zone = await save_zone(
+            session,
+            elder_a,
+            SafeZoneIn(name="บ้าน", kind="circle", circle=CircleIn(radius_m=200)),
+        )
+        await save_plan(session, elder_a, CheckinPlanIn(times=[time(9)]), now=datetime.now(UTC))
     headers = {
         ADMIN: outsiders.admin,
         OFFICER_A: world.officer,
@@ -179,7 +192,7 @@ async def build_cast(sessionmaker: Maker, settings: Settings, outsiders: Outside
         ELDER_B: bearer(token_b.device_token),
         ANONYMOUS: {},
     }
-    return Cast(world, helper, elder_b.id, spare.id, spare.device_token, headers)
+    return Cast(world, helper, elder_b.id, spare.id, spare.device_token, safe_zone.id, headers)
 
 
 async def start_incident(sessionmaker: Maker, client: httpx.AsyncClient, cast: Cast) -> AuthzScene:
@@ -201,6 +214,7 @@ async def start_incident(sessionmaker: Maker, client: httpx.AsyncClient, cast: C
         offer_id=states[cast.world.responder_id][1],
         elder_b_id=cast.elder_b_id,
         spare_token_id=cast.spare_token_id,
+        safe_zone_id=cast.safe_zone_id,
         headers=cast.headers,
     )
 

@@ -15,9 +15,9 @@ from core.tenancy.models import Role
 from core.uow import unit_of_work
 from dispatch.deadlines import fire_due
 from dispatch.enums import DeadlineKind, ResponderKind
+from dispatch.inputs import LocationIn, ResponderCreate
 from dispatch.models import Deadline, Offer, Responder
 from dispatch.responders import create_responder, record_location, set_duty
-from dispatch.schemas import LocationIn, ResponderCreate
 from tests.factories import NORTH_HOME, World, bearer, staff_token
 
 # Degrees of latitude per metre at 16.9 N (1° ≈ 110.6 km).

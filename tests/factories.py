@@ -13,8 +13,8 @@ from core.tenancy.schemas import OrganizationCreate
 from core.tenancy.service import create_organization, create_user
 from core.uow import unit_of_work
 from dispatch.elders import create_elder, issue_device_token
+from dispatch.inputs import ElderCreate, LocationIn, PointIn, ResponderCreate
 from dispatch.responders import create_responder, record_location, set_duty
-from dispatch.schemas import ElderCreate, LocationIn, PointIn, ResponderCreate
 from geo.service import import_zones
 
 PASSWORD = "correct-horse-battery"

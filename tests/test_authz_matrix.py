@@ -19,6 +19,7 @@ without deciding who may call it; a row for a route that is gone fails too.
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -29,7 +30,10 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 
 from api.deps import current_principal
 from core.settings import Settings
-from dispatch.policy import DispatchPolicy
+from core.uow import unit_of_work
+from dispatch.policy_document import DispatchPolicy
+from notifications.line_models import LineAccount
+from notifications.models import HandoffEndpoint
 from tests.authz_scene import (
     ADMIN,
     ANONYMOUS,
@@ -138,13 +142,24 @@ class Row:
     medical: frozenset[str] = frozenset()
 
 
-PUBLIC_PAGES = {"GET /map", "GET /map/reports", "GET /map/config.json", "GET /"}
+SAFE_ZONE = {"name": "รอบบ้าน", "kind": "circle", "circle": {"radius_m": 300}}
+
+
+def safe_zone(scene: AuthzScene) -> dict[str, uuid.UUID]:
+    return {"zone_id": scene.safe_zone_id}
+
+
+# Not in the API document: the map's pages, and /metrics (Prometheus' text format).
+PUBLIC_PAGES = {"GET /map", "GET /map/reports", "GET /map/config.json", "GET /", "GET /metrics"}
 
 ROUTES: dict[str, Row] = {
     # --- public: no token needed, and nothing of any organization in the answer
     "GET /healthz": Row(public(200)),
     "GET /readyz": Row(public(200)),
     "GET /readyz/live": Row(public(200)),
+    # No token, but loopback only unless PHIKAT_METRICS_TOKEN (tests/test_metrics.py); the
+    # suite's client is on loopback. Counters only, nothing of any organization.
+    "GET /metrics": Row(public(200)),
     "GET /map": Row(public(200)),
     "GET /map/reports": Row(public(200)),
     "GET /map/config.json": Row(public(200)),
@@ -230,6 +245,40 @@ ROUTES: dict[str, Row] = {
         org_object(201), body(lambda s: {"label": "new phone"})
     ),
     "DELETE /v1/elders/{elder_id}/device-tokens/{token_id}": Row(org_object(204)),
+    # --- safe zones (officers) and the elder's own positions
+    "GET /v1/elders/{elder_id}/safe-zones": Row(org_object(200)),
+    "POST /v1/elders/{elder_id}/safe-zones": Row(org_object(201), body(lambda s: SAFE_ZONE)),
+    "GET /v1/elders/{elder_id}/safe-zones/{zone_id}": Row(org_object(200), target=safe_zone),
+    "PUT /v1/elders/{elder_id}/safe-zones/{zone_id}": Row(
+        org_object(200), body(lambda s: SAFE_ZONE), target=safe_zone
+    ),
+    "DELETE /v1/elders/{elder_id}/safe-zones/{zone_id}": Row(org_object(204), target=safe_zone),
+    # --- check-ins: elder A has a plan, elder B none (409 on a check-in, 404 on a read)
+    "PUT /v1/elders/{elder_id}/checkin-plan": Row(
+        org_object(200), body(lambda s: {"times": ["09:00", "18:00"]})
+    ),
+    "GET /v1/elders/{elder_id}/checkin-plan": Row(org_object(200)),
+    "DELETE /v1/elders/{elder_id}/checkin-plan": Row(org_object(204)),
+    "GET /v1/elders/me/checkin-plan": Row(only(200, ELDER_A, elder_b=404)),
+    "POST /v1/elders/me/checkins": Row(only(201, ELDER_A, elder_b=409), body(lambda s: {})),
+    # A caregiver (any responder of the organization) or an officer, on the elder's behalf.
+    "POST /v1/elders/{elder_id}/checkins": Row(
+        only(201, *OFFICIALS, *RESPONDERS, officer_b=404), body(lambda s: {})
+    ),
+    "POST /v1/elders/me/activity": Row(only(204, *ELDERS), body(lambda s: {})),
+    "GET /v1/orgs/{org_id}/checkins": Row(org_collection(200)),
+    "GET /v1/orgs/{org_id}/safe-zones": Row(org_collection(200)),
+    "POST /v1/elders/me/positions": Row(
+        only(200, *ELDERS),
+        body(
+            lambda s: {
+                "lat": 16.8852,
+                "lon": 103.255,
+                "accuracy_m": 10,
+                "captured_at": datetime.now(UTC).isoformat(),
+            }
+        ),
+    ),
     # --- PDPA
     "GET /v1/elders/{elder_id}/medical-access": Row(org_object(200)),
     "GET /v1/elders/{elder_id}/export": Row(org_object(200), medical=frozenset(OFFICIALS)),
@@ -293,6 +342,41 @@ ROUTES: dict[str, Row] = {
         responder_action(responder_offered=204, responder_assigned=404, responder_not_offered=404)
     ),
     # --- dispatch policy, reports
+    # --- the 1669 hand-off (the scene's organization has a centre configured)
+    "GET /v1/orgs/{org_id}/handoff-centre": Row(org_collection(200)),
+    "PUT /v1/orgs/{org_id}/handoff-centre": Row(
+        org_collection(200),
+        body(lambda s: {"url": "https://centre.example.org/phikat", "secret": "s" * 40}),
+    ),
+    # Printable at any point of the incident, for officials only.
+    "GET /v1/incidents/{incident_id}/handoff/sheet": Row(
+        org_object(200), medical=frozenset(OFFICIALS)
+    ),
+    # Authenticated by the centre's signature, not a token: unsigned is 401 for everyone
+    # (tests/test_handoff.py signs them).
+    "POST /v1/orgs/{org_id}/handoff/answers": Row(
+        dict.fromkeys(PRINCIPALS, 401), body(lambda s: {"status": "accepted"})
+    ),
+    # --- families on LINE (the scene's organization has a LINE account; docs/line.md)
+    "GET /v1/orgs/{org_id}/line-account": Row(org_collection(200)),
+    "PUT /v1/orgs/{org_id}/line-account": Row(
+        org_collection(200),
+        body(lambda s: {"channel_secret": "c" * 32, "access_token": "t" * 40}),
+    ),
+    "DELETE /v1/orgs/{org_id}/line-account": Row(org_collection(204)),
+    # Contacts with masked phones (the full record is GET /v1/elders/{elder_id}).
+    "GET /v1/elders/{elder_id}/contacts": Row(org_object(200)),
+    "PATCH /v1/elders/{elder_id}/contacts": Row(
+        org_object(200), body(lambda s: {"contact": 0, "notify": "both"})
+    ),
+    "POST /v1/elders/{elder_id}/contacts/line-code": Row(
+        org_object(201), body(lambda s: {"contact": 0})
+    ),
+    # Signed by LINE with the channel secret, no token: unsigned is 401 for everyone
+    # (tests/test_line_linking.py signs them).
+    "POST /v1/line/webhook/{org_id}": Row(
+        dict.fromkeys(PRINCIPALS, 401), body(lambda s: {"destination": "U", "events": []})
+    ),
     "GET /v1/orgs/{org_id}/dispatch-policy": Row(org_collection(200)),
     "PUT /v1/orgs/{org_id}/dispatch-policy": Row(
         org_collection(200), body(lambda s: DispatchPolicy().model_dump(mode="json"))
@@ -302,6 +386,8 @@ ROUTES: dict[str, Row] = {
 }
 
 PUBLIC = {route for route, row in ROUTES.items() if row.expect[ANONYMOUS] < 400}
+# No token: a signature over the body decides (the 1669 centre's answers).
+SIGNED = {"POST /v1/orgs/{org_id}/handoff/answers", "POST /v1/line/webhook/{org_id}"}
 
 
 # --- the app's routes ----------------------------------------------------------------
@@ -339,7 +425,7 @@ def test_every_row_names_every_principal() -> None:
 
 def test_the_public_routes_are_exactly_those_that_ask_for_no_token(app: FastAPI) -> None:
     anonymous_ok = {key for key, r in http_routes(app).items() if not needs_principal(r.dependant)}
-    assert anonymous_ok == PUBLIC
+    assert anonymous_ok == PUBLIC | SIGNED
     pages = {key for key, r in http_routes(app).items() if not r.include_in_schema}
     assert pages == PUBLIC_PAGES
 
@@ -376,7 +462,24 @@ async def outsiders(
 def new_scene(
     sessionmaker: Maker, settings: Settings, client: httpx.AsyncClient, outsiders: Outsiders
 ) -> NewScene:
-    return lambda: build_scene(sessionmaker, settings, client, outsiders)
+    async def build() -> AuthzScene:
+        scene = await build_scene(sessionmaker, settings, client, outsiders)
+        async with unit_of_work(sessionmaker) as session:  # a 1669 centre to read back
+            session.add(
+                HandoffEndpoint(
+                    organization_id=scene.org_id,
+                    url="https://centre.example.org/phikat",
+                    secret="centre-secret-" + "s" * 30,
+                )
+            )
+            session.add(
+                LineAccount(
+                    organization_id=scene.org_id, channel_secret="c" * 32, access_token="t" * 40
+                )
+            )
+        return scene
+
+    return build
 
 
 @pytest.fixture(scope="module")

@@ -4,17 +4,22 @@ escalation, the accept race and every later move of an incident."""
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
 from dispatch.deadlines import fire_due
 from dispatch.enums import DeadlineKind
 from dispatch.models import Offer
+from notifications.models import OutboxMessage
 from tests.dispatch_helpers import (
+    DEG_PER_M,
     Scene,
     add_responder,
     event_names,
@@ -25,7 +30,7 @@ from tests.dispatch_helpers import (
     set_on_duty,
     sos,
 )
-from tests.factories import World
+from tests.factories import NORTH_HOME, World
 from tests.helpers import assert_problem
 
 Maker = async_sessionmaker[AsyncSession]
@@ -457,3 +462,50 @@ async def test_dispatch_policy_is_validated(client: httpx.AsyncClient, world: Wo
     assert_problem(await client.put(url, json=shrinking, headers=world.officer), 422)
     assert_problem(await client.put(url, json={"waves": []}, headers=world.officer), 422)
     assert_problem(await client.put(url, json={}, headers=world.responder), 403)
+
+
+@pytest.fixture
+def eta_at_60(app: FastAPI) -> Iterator[None]:
+    """The app's PHIKAT_ETA_SPEED_KMH at 60 for one test (starlette's State does not
+    survive monkeypatch's undo)."""
+    original = app.state.settings
+    app.state.settings = original.model_copy(update={"eta_speed_kmh": 60})
+    try:
+        yield
+    finally:
+        app.state.settings = original
+
+
+async def test_one_eta_speed_for_the_elders_message_and_the_map(
+    client: httpx.AsyncClient,
+    scene: Scene,
+    sessionmaker: Maker,
+    eta_at_60: None,
+) -> None:
+    """PHIKAT_ETA_SPEED_KMH sets the ETA in "help is coming" as it does on the live map
+    (the message once assumed 30 km/h whatever the setting)."""
+    world = scene.world
+    incident = await sos(client, world)
+    team_far = scene.responders["team-far"]  # 8 km north: 8 min at 60 km/h, 16 at 30
+    assigned = await client.post(
+        f"/v1/incidents/{incident}/assign",
+        json={"responder_id": str(team_far)},
+        headers=world.officer,
+    )
+    assert assigned.status_code == 200, assigned.text
+    spot = {"lat": NORTH_HOME[0] + 8_000 * DEG_PER_M, "lon": NORTH_HOME[1], "accuracy_m": 10}
+    moved = await client.post(
+        f"/v1/incidents/{incident}/locations", json=spot, headers=scene.headers["team-far"]
+    )
+    assert moved.status_code == 204, moved.text
+    (fix,) = [e for e in await events(sessionmaker, incident) if e.name == "responder.location"]
+    async with sessionmaker() as session:
+        (message,) = await session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.incident_id == uuid.UUID(incident),
+                OutboxMessage.kind == "help_coming",
+            )
+        )
+    assert fix.data["eta_s"] == pytest.approx(8 * 60, abs=5)
+    minutes = round(fix.data["eta_s"] / 60)
+    assert message.payload["body"].endswith(f"ถึงในประมาณ {minutes} นาที")

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from dispatch.enums import IncidentState, OfferState, ResponderKind
-from dispatch.policy import DEFAULT_POLICY, DispatchPolicy, Wave
+from dispatch.policy_document import DEFAULT_POLICY, DispatchPolicy, Wave
 from dispatch.ranking import Candidate, eligible, rank
 from dispatch.state_machine import IllegalTransition, is_closed, move_incident, move_offer
 

@@ -160,6 +160,31 @@ SAMPLES: dict[EventName, Sample] = {
         "attempts": 6,
         "error": "UNREGISTERED",
     },
+    EventName.HANDOFF_SENT: lambda r: {
+        "message_id": str(uuid.uuid4()),
+        "version": 1,
+        "cause": "handed_off",
+    },
+    EventName.HANDOFF_DELIVERED: lambda r: {
+        "message_id": str(uuid.uuid4()),
+        "version": 1,
+        "attempts": 2,
+        "reference": "KK-1669-0042",
+    },
+    EventName.HANDOFF_ANSWERED: lambda r: {
+        "answer_id": "a-1",
+        "status": "rejected",
+        "reason": "no ambulance free",
+        "disposition": None,
+        "reference": None,
+        "answered_at": "2026-11-22T00:00:00+00:00",
+    },
+    EventName.CHECKIN_RECEIVED: lambda r: {
+        "captured_at": "2026-11-22T02:05:00+00:00",
+        "verdict": "late",
+        "due_at": "2026-11-22T02:00:00+00:00",
+        "by_user_id": None,
+    },
 }
 
 ALL = frozenset({OFFERED, ASSIGNED, ELDER_A})
@@ -185,6 +210,11 @@ EXPECTED: dict[EventName, frozenset[str] | str] = {
     EventName.RESPONDER_REMOVED: frozenset(),
     EventName.ELDER_LOCATION: frozenset({ELDER_A, ASSIGNED}),
     EventName.MESSAGE_FAILED: frozenset(),
+    # The 1669 centre's delivery receipts and answers: officers only.
+    EventName.HANDOFF_SENT: frozenset(),
+    EventName.HANDOFF_DELIVERED: frozenset(),
+    EventName.HANDOFF_ANSWERED: frozenset(),
+    EventName.CHECKIN_RECEIVED: ALL,
 }
 WATCHERS = (OFFICER_A, OFFERED, ASSIGNED, ELDER_A, NOT_OFFERED, ELDER_B)
 

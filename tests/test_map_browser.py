@@ -87,7 +87,8 @@ async def test_an_sos_appears_live_and_changes_colour_when_accepted(
 
     await marker(page, incident).click()
     await expect(page.locator("#detail h2")).to_contain_text("ยายสมศรี")
-    await expect(page.locator("#detail .timeline")).to_contain_text("incident.accepted")
+    accepted_line = page.locator('#detail .timeline [data-event="incident.accepted"]')
+    await expect(accepted_line).to_contain_text("มีผู้รับเหตุแล้ว")  # not the raw name
     await expect(page.locator("#detail")).to_contain_text("Penicillin")  # officers see it
 
 

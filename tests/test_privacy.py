@@ -12,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import TypeAdapter
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.exceptions import ConnectionClosed
 
 from api.app import start_workers
 from core.db import Base
+from core.events.catalogue import CATALOGUE, EventName
 from core.settings import Settings
 from dispatch.models import ElderDeviceToken, Incident, MedicalAccess
 from dispatch.privacy.retention import purge_expired_trails, retention_cutoff
@@ -348,6 +350,10 @@ async def test_retention_deletes_exactly_the_trails_of_incidents_closed_before_t
         assert "incident.opened" in names and "incident.joined" in names
         opened = next(e for e in after["events"] if e["event"] == "incident.opened")
         assert opened["data"]["location"] == {"lat": LOCATION["lat"], "lon": LOCATION["lon"]}
+        # The press's position is cleared, not its key: the event still fits its type.
+        joined = next(e for e in after["events"] if e["event"] == "incident.joined")
+        assert joined["data"]["location"] is None
+        TypeAdapter(CATALOGUE[EventName.INCIDENT_JOINED].payload).validate_python(joined["data"])
     kept = (await client.get(f"/v1/incidents/{old_resolved}", headers=world.officer)).json()
     for field in ("location", "state", "created_at", "accepted_at", "closed_at", "outcome"):
         assert kept[field] == before[old_resolved][field]
@@ -468,6 +474,21 @@ async def test_the_export_holds_every_section_and_no_secrets(
     await post(client, f"/v1/incidents/{incident}/locations", phone, **LOCATION)
     await post(client, f"/v1/incidents/{incident}/escalate", world.officer)
     await post(client, f"/v1/incidents/{incident}/resolve", world.responder, outcome="transported")
+    # Check-ins, a safe zone and a position outside incidents are the elder's data too.
+    plan = await client.put(
+        f"/v1/elders/{elder['id']}/checkin-plan", json={"times": ["09:00"]}, headers=world.officer
+    )
+    assert plan.status_code == 200, plan.text
+    tapped = await client.post("/v1/elders/me/checkins", json={}, headers=phone)
+    assert tapped.status_code == 201, tapped.text
+    zone = {"name": "บ้าน", "kind": "circle", "circle": {"radius_m": 300}}
+    made = await client.post(
+        f"/v1/elders/{elder['id']}/safe-zones", json=zone, headers=world.officer
+    )
+    assert made.status_code == 201, made.text
+    fix = {**LOCATION, "accuracy_m": 15, "captured_at": datetime.now(UTC).isoformat()}
+    moved = await client.post("/v1/elders/me/positions", json=fix, headers=phone)
+    assert moved.status_code == 200, moved.text
     before = len(await access_rows(sessionmaker, elder["id"]))
     url = f"/v1/elders/{elder['id']}/export"
 
@@ -512,6 +533,10 @@ async def test_the_export_holds_every_section_and_no_secrets(
     assert {"offer", "help_coming", "help_coming_family", "escalation"} <= kinds
     family = next(m for m in doc["messages"] if m["kind"] == "help_coming_family")
     assert family["recipient_phone"] == elder["contacts"][0]["phone"] and family["body"]
+    assert doc["checkin_plan"]["times"] == ["09:00"]
+    assert [c["id"] for c in doc["checkins"]] == [tapped.json()["id"]]
+    assert [z["name"] for z in doc["safe_zones"]] == ["บ้าน"]
+    assert [(p["lat"], p["lon"]) for p in doc["positions"]] == [(fix["lat"], fix["lon"])]
     # The export is itself logged, and lists itself first.
     assert doc["medical_access"][0]["what"] == "export"
     assert doc["medical_access"][-1]["what"] == "enrolment"

@@ -320,6 +320,8 @@ BROKEN_BUT_AN_SOS = [
     ('{"lat": 16.8}', {"lat,lon"}, "home"),
     ('{"trigger": "prayer"}', {"trigger"}, "home"),
     ('{"trigger": "staff"}', {"trigger"}, "home"),
+    # Raised by the server from the phone's positions (dispatch/wander), never sent.
+    ('{"trigger": "wander"}', {"trigger"}, "home"),
     ('{"trigger": ["fall"]}', {"trigger"}, "home"),
     ('{"battery_pct": 101}', {"battery_pct"}, "home"),
     ('{"accuracy_m": -1, "lat": 16.885, "lon": 103.255}', {"accuracy_m"}, "gps"),

@@ -22,7 +22,7 @@ from core.db import create_engine, create_sessionmaker
 from core.events.models import IncidentEvent
 from core.settings import Settings
 from core.uow import unit_of_work
-from dispatch import deadlines, engine
+from dispatch import deadlines, offers
 from dispatch.models import Deadline
 from tests.dispatch_helpers import Scene, add_responder, sos
 from tests.factories import World, add_elder, bearer
@@ -125,7 +125,7 @@ async def test_a_handler_that_fails_midway_rolls_back_and_is_retried_once(
 ) -> None:
     await sos(client, world)
     await make_due(sessionmaker, world)
-    real_expire = engine.expire_offer
+    real_expire = offers.expire_offer
     calls = 0
 
     async def crash_after_the_work(session: AsyncSession, **kwargs: object) -> None:
@@ -134,7 +134,7 @@ async def test_a_handler_that_fails_midway_rolls_back_and_is_retried_once(
         await real_expire(session, **kwargs)  # type: ignore[arg-type]
         raise ConnectionResetError("the process died here")
 
-    monkeypatch.setattr(engine, "expire_offer", crash_after_the_work)
+    monkeypatch.setattr(offers, "expire_offer", crash_after_the_work)
     await deadlines.fire_due(sessionmaker, organization_id=world.org_id)
     assert calls == 1
     assert await expired_events(sessionmaker, world) == Counter()  # all of it rolled back
@@ -145,7 +145,7 @@ async def test_a_handler_that_fails_midway_rolls_back_and_is_retried_once(
     assert failed is not None and "the process died here" in (failed.last_error or "")
     assert failed.fired_at is None
 
-    monkeypatch.setattr(engine, "expire_offer", real_expire)
+    monkeypatch.setattr(offers, "expire_offer", real_expire)
     await make_due(sessionmaker, world)
     await deadlines.fire_due(sessionmaker, organization_id=world.org_id)
     assert list((await expired_events(sessionmaker, world)).values()) == [1]

@@ -1,7 +1,7 @@
 from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import ELDER_DEVICE, OFFICER, RESPONDER, require_kind
+from api.guards import ELDER_DEVICE, OFFICER, RESPONDER, require_kind
 from notifications.devices import register_device
 from notifications.schemas import DeviceCreate, DeviceOut
 

@@ -3,10 +3,10 @@ import uuid
 from fastapi import APIRouter
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import OFFICER, require_org
+from api.guards import OFFICER, require_org
 from core.tenancy.service import get_organization
-from dispatch.policies import get_policy, set_policy
-from dispatch.policy import DispatchPolicy
+from dispatch.policy_document import DispatchPolicy
+from dispatch.policy_store import get_policy, set_policy
 
 router = APIRouter(tags=["dispatch policy"])
 

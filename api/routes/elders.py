@@ -3,7 +3,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import OFFICER, require_org, require_org_object
+from api.guards import OFFICER, require_org, require_org_object
 from core.tenancy.service import get_organization
 from dispatch.elders import (
     create_elder,
@@ -15,14 +15,9 @@ from dispatch.elders import (
     revoke_device_token,
 )
 from dispatch.enums import AccessKind
-from dispatch.privacy.medical_access import record_access
-from dispatch.schemas import (
-    DeviceTokenCreate,
-    DeviceTokenOut,
-    ElderCreate,
-    ElderOut,
-    ElderSummary,
-)
+from dispatch.inputs import DeviceTokenCreate, ElderCreate
+from dispatch.medical_access import record_access
+from dispatch.views import DeviceTokenOut, ElderOut, ElderSummary
 
 router = APIRouter(tags=["elders"])
 

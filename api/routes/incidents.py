@@ -1,53 +1,42 @@
+"""Incidents over HTTP. Each command route takes its incident from a guard
+(``api.guards``: loaded and authorized once), calls one dispatch command, and
+answers with the incident as the caller now sees it."""
+
 import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from api.policy import OFFICER, RESPONDER, require_incident_viewer, require_kind, require_org
+from api.guards import (
+    ADMIN,
+    OFFICER,
+    RESPONDER,
+    AnyViewer,
+    Assignee,
+    AssigneeOrOfficer,
+    ElderOrAssignee,
+    Offered,
+    OfferedOrAssigned,
+    Officer,
+    OfficerOrElder,
+    ResponderDep,
+    require_org,
+    require_staff,
+)
 from api.rate_limits import LOCATIONS, OFFER_ACTIONS
-from core.principal import Principal
-from dispatch import engine
+from dispatch import escalation, lifecycle, offers
 from dispatch.enums import IncidentState
-from dispatch.incidents import (
-    get_incident,
-    incident_facts,
-    incident_view,
-    list_incidents,
-    offers_for_responder,
-    open_on_behalf,
-)
+from dispatch.inputs import AssignIn, CancelIn, IncidentCreate, LocationIn, ResolveIn
 from dispatch.locations import elder_moved, mark_received, responder_moved
-from dispatch.models import Incident
-from dispatch.policies import get_policy
-from dispatch.schemas import (
-    AssignIn,
-    CancelIn,
-    IncidentCreate,
-    IncidentOut,
-    IncidentSummary,
-    LocationIn,
-    OfferForResponder,
-    ResolveIn,
-)
+from dispatch.opening import open_on_behalf
+from dispatch.queries.facts import incident_facts
+from dispatch.queries.incidents import incident_view, list_incidents, offers_for_responder
+from dispatch.views import IncidentOut, IncidentSummary, OfferForResponder
 from dispatch.visibility import Viewer, viewer_of
 
 router = APIRouter(tags=["SOS and incidents"])
-
-
-async def _view(session: AsyncSession, incident: Incident, principal: Principal) -> IncidentOut:
-    facts = await incident_facts(session, incident)
-    viewer = require_incident_viewer(principal, facts, *Viewer)
-    return await incident_view(session, incident, viewer=viewer, principal=principal)
-
-
-async def _authorize(
-    session: AsyncSession, incident_id: uuid.UUID, principal: Principal, *allowed: Viewer
-) -> Viewer:
-    incident = await get_incident(session, incident_id)
-    return require_incident_viewer(principal, await incident_facts(session, incident), *allowed)
 
 
 @router.post(
@@ -64,12 +53,12 @@ async def post_incident(
     settings: SettingsDep,
 ) -> IncidentOut:
     require_org(principal, org_id, OFFICER, RESPONDER)
-    assert principal.user_id is not None
+    staff = require_staff(principal, ADMIN, OFFICER, RESPONDER)
     incident, created = await open_on_behalf(
         session,
         organization_id=org_id,
         data=data,
-        user_id=principal.user_id,
+        user_id=staff.user_id,
         max_accuracy_m=settings.zone_match_max_accuracy_m,
     )
     if not created:
@@ -109,10 +98,8 @@ async def get_incidents(
     description="Medical details only for officers and the assigned responder; a responder "
     "sees only their own offer; the elder's device sees who is coming.",
 )
-async def get_one_incident(
-    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> IncidentOut:
-    return await _view(session, await get_incident(session, incident_id), principal)
+async def get_one_incident(access: AnyViewer, session: SessionDep) -> IncidentOut:
+    return await access.view(session)
 
 
 @router.post(
@@ -121,17 +108,18 @@ async def get_one_incident(
     dependencies=[OFFER_ACTIONS],
 )
 async def accept(
-    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    responder: ResponderDep,
+    access: OfferedOrAssigned,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> IncidentOut:
-    require_kind(principal, RESPONDER)
-    await _authorize(session, incident_id, principal, Viewer.OFFERED, Viewer.ASSIGNED)
-    assert principal.user_id is not None
-    incident = await get_incident(session, incident_id)
-    policy = await get_policy(session, incident.organization_id)
-    incident = await engine.accept(
-        session, incident_id=incident_id, responder_id=principal.user_id, policy=policy
+    await lifecycle.accept(
+        session,
+        incident_id=access.incident.id,
+        responder_id=responder.user_id,
+        speed_kmh=settings.eta_speed_kmh,
     )
-    return await _view(session, incident, principal)
+    return await access.view(session)
 
 
 @router.post(
@@ -140,88 +128,65 @@ async def accept(
     summary="Decline an offer; the next candidate is offered at once",
     dependencies=[OFFER_ACTIONS],
 )
-async def decline(incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep) -> Response:
-    require_kind(principal, RESPONDER)
-    await _authorize(session, incident_id, principal, Viewer.OFFERED)
-    assert principal.user_id is not None
-    incident = await get_incident(session, incident_id)
-    policy = await get_policy(session, incident.organization_id)
-    await engine.decline(
-        session, incident_id=incident_id, responder_id=principal.user_id, policy=policy
-    )
+async def decline(responder: ResponderDep, access: Offered, session: SessionDep) -> Response:
+    await offers.decline(session, incident_id=access.incident.id, responder_id=responder.user_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/v1/incidents/{incident_id}/arrive", summary="The assigned responder is on scene")
-async def arrive(
-    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> IncidentOut:
-    await _authorize(session, incident_id, principal, Viewer.ASSIGNED)
-    assert principal.user_id is not None
-    incident = await engine.arrive(session, incident_id=incident_id, responder_id=principal.user_id)
-    return await _view(session, incident, principal)
+async def arrive(access: Assignee, session: SessionDep) -> IncidentOut:
+    await lifecycle.arrive(session, incident_id=access.incident.id, responder_id=access.user_id)
+    return await access.view(session)
 
 
 @router.post("/v1/incidents/{incident_id}/resolve", summary="Close the incident with its outcome")
-async def resolve(
-    incident_id: uuid.UUID, data: ResolveIn, session: SessionDep, principal: PrincipalDep
-) -> IncidentOut:
-    viewer = await _authorize(session, incident_id, principal, Viewer.ASSIGNED, Viewer.OFFICER)
-    incident = await engine.resolve(
+async def resolve(access: AssigneeOrOfficer, data: ResolveIn, session: SessionDep) -> IncidentOut:
+    await lifecycle.resolve(
         session,
-        incident_id=incident_id,
+        incident_id=access.incident.id,
         outcome=data.outcome,
         note=data.note,
-        by_user_id=principal.user_id,
-        by=viewer.value,
+        by_user_id=access.principal.user_id,
+        by=access.viewer.value,
     )
-    return await _view(session, incident, principal)
+    return await access.view(session)
 
 
 @router.post("/v1/incidents/{incident_id}/cancel", summary="Cancel (officer or the elder's device)")
-async def cancel(
-    incident_id: uuid.UUID, data: CancelIn, session: SessionDep, principal: PrincipalDep
-) -> IncidentOut:
-    viewer = await _authorize(session, incident_id, principal, Viewer.OFFICER, Viewer.ELDER)
-    incident = await engine.cancel(
+async def cancel(access: OfficerOrElder, data: CancelIn, session: SessionDep) -> IncidentOut:
+    await lifecycle.cancel(
         session,
-        incident_id=incident_id,
+        incident_id=access.incident.id,
         reason=data.reason,
-        by=viewer.value,
-        by_user_id=principal.user_id,
+        by=access.viewer.value,
+        by_user_id=access.principal.user_id,
     )
-    return await _view(session, incident, principal)
+    return await access.view(session)
 
 
 @router.post("/v1/incidents/{incident_id}/assign", summary="Manual dispatch by an officer")
 async def assign(
-    incident_id: uuid.UUID, data: AssignIn, session: SessionDep, principal: PrincipalDep
+    access: Officer, data: AssignIn, session: SessionDep, settings: SettingsDep
 ) -> IncidentOut:
-    await _authorize(session, incident_id, principal, Viewer.OFFICER)
-    incident = await get_incident(session, incident_id)
-    policy = await get_policy(session, incident.organization_id)
-    incident = await engine.assign(
+    await lifecycle.assign(
         session,
-        incident_id=incident_id,
+        incident_id=access.incident.id,
         responder_id=data.responder_id,
-        officer_id=principal.user_id,
-        policy=policy,
+        officer_id=access.user_id,
+        speed_kmh=settings.eta_speed_kmh,
     )
-    return await _view(session, incident, principal)
+    return await access.view(session)
 
 
 @router.post(
     "/v1/incidents/{incident_id}/escalate",
     summary="Hand the incident to the fallback (1669) now, with the full dossier (officer)",
 )
-async def escalate(
-    incident_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
-) -> IncidentOut:
-    await _authorize(session, incident_id, principal, Viewer.OFFICER)
-    incident = await engine.escalate_now(
-        session, incident_id=incident_id, officer_id=principal.user_id
+async def escalate(access: Officer, session: SessionDep) -> IncidentOut:
+    await escalation.escalate_now(
+        session, incident_id=access.incident.id, officer_id=access.user_id
     )
-    return await _view(session, incident, principal)
+    return await access.view(session)
 
 
 @router.post(
@@ -231,19 +196,13 @@ async def escalate(
     dependencies=[LOCATIONS],
 )
 async def post_incident_location(
-    incident_id: uuid.UUID,
-    data: LocationIn,
-    session: SessionDep,
-    principal: PrincipalDep,
-    settings: SettingsDep,
+    access: ElderOrAssignee, data: LocationIn, session: SessionDep, settings: SettingsDep
 ) -> Response:
-    viewer = await _authorize(session, incident_id, principal, Viewer.ELDER, Viewer.ASSIGNED)
-    if viewer is Viewer.ELDER:
-        await elder_moved(session, incident_id=incident_id, location=data)
+    if access.viewer is Viewer.ELDER:
+        await elder_moved(session, incident_id=access.incident.id, location=data)
     else:
-        assert principal.user_id is not None
         await responder_moved(
-            session, responder_id=principal.user_id, location=data, speed_kmh=settings.eta_speed_kmh
+            session, responder_id=access.user_id, location=data, speed_kmh=settings.eta_speed_kmh
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -254,16 +213,12 @@ async def post_incident_location(
     summary="Delivery receipt: the offer reached the responder's phone",
 )
 async def offer_received(
-    offer_id: uuid.UUID, session: SessionDep, principal: PrincipalDep
+    offer_id: uuid.UUID, session: SessionDep, responder: ResponderDep
 ) -> Response:
-    require_kind(principal, RESPONDER)
-    assert principal.user_id is not None
-    await mark_received(session, offer_id=offer_id, responder_id=principal.user_id, via="http")
+    await mark_received(session, offer_id=offer_id, responder_id=responder.user_id, via="http")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/v1/responders/me/offers", summary="My open offers (a polling fallback for the app)")
-async def my_offers(session: SessionDep, principal: PrincipalDep) -> list[OfferForResponder]:
-    require_kind(principal, RESPONDER)
-    assert principal.user_id is not None
-    return await offers_for_responder(session, principal.user_id)
+async def my_offers(session: SessionDep, responder: ResponderDep) -> list[OfferForResponder]:
+    return await offers_for_responder(session, responder.user_id)

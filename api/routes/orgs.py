@@ -3,7 +3,7 @@ import uuid
 from fastapi import APIRouter, status
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import ADMIN, OFFICER, require_kind, require_org
+from api.guards import ADMIN, OFFICER, require_kind, require_org
 from core.tenancy.models import Role
 from core.tenancy.schemas import OfficerCreate, OrganizationCreate, OrganizationOut, UserOut
 from core.tenancy.service import create_organization, create_user, get_organization

@@ -6,14 +6,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from api.policy import ADMIN, OFFICER, require_org_object
+from api.guards import ADMIN, OFFICER, require_org_object
 from core.errors import NotFound
 from dispatch.elders import get_elder
+from dispatch.medical_access import access_log
 from dispatch.models import Elder
 from dispatch.privacy.erasure import erase_elder
 from dispatch.privacy.export import export_elder
-from dispatch.privacy.medical_access import access_log
-from dispatch.privacy.schemas import ElderExport, MedicalAccessOut
+from dispatch.privacy.schemas import ElderExport
+from dispatch.views import MedicalAccessOut
 
 router = APIRouter(tags=["privacy (PDPA)"])
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import OFFICER, require_org
+from api.guards import OFFICER, require_org
 from core.errors import FieldProblem, InvalidInput
 from dispatch.reports import incidents_geojson, response_times
-from dispatch.schemas import ResponseTimes
+from dispatch.views import ResponseTimes
 
 router = APIRouter(tags=["reports"])
 From = Annotated[datetime | None, Query(alias="from", description="Default: 30 days ago")]

@@ -3,12 +3,14 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from api.policy import OFFICER, RESPONDER, require_kind, require_org
+from api.guards import OFFICER, ResponderDep, require_org
 from api.rate_limits import LOCATIONS
 from core.tenancy.service import get_organization
+from dispatch.inputs import DutyStatusIn, LocationIn, ResponderCreate
 from dispatch.locations import responder_moved
-from dispatch.responders import create_responder, list_responders, set_duty
-from dispatch.schemas import DutyStatusIn, DutyStatusOut, LocationIn, ResponderCreate, ResponderOut
+from dispatch.queries.responders import list_responders
+from dispatch.responders import create_responder, set_duty
+from dispatch.views import DutyStatusOut, ResponderOut
 
 router = APIRouter(tags=["responders"])
 
@@ -36,11 +38,9 @@ async def get_responders(
 
 @router.put("/v1/responders/me/status", summary="Go on or off duty")
 async def put_status(
-    data: DutyStatusIn, session: SessionDep, principal: PrincipalDep
+    data: DutyStatusIn, session: SessionDep, responder: ResponderDep
 ) -> DutyStatusOut:
-    require_kind(principal, RESPONDER)
-    assert principal.user_id is not None
-    return await set_duty(session, responder_id=principal.user_id, on_duty=data.on_duty)
+    return await set_duty(session, responder_id=responder.user_id, on_duty=data.on_duty)
 
 
 @router.post(
@@ -50,11 +50,9 @@ async def put_status(
     dependencies=[LOCATIONS],
 )
 async def post_location(
-    data: LocationIn, session: SessionDep, principal: PrincipalDep, settings: SettingsDep
+    data: LocationIn, session: SessionDep, responder: ResponderDep, settings: SettingsDep
 ) -> Response:
-    require_kind(principal, RESPONDER)
-    assert principal.user_id is not None
     await responder_moved(
-        session, responder_id=principal.user_id, location=data, speed_kmh=settings.eta_speed_kmh
+        session, responder_id=responder.user_id, location=data, speed_kmh=settings.eta_speed_kmh
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

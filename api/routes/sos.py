@@ -3,12 +3,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request, Response, status
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from api.policy import ELDER_DEVICE, require_kind
+from api.guards import ELDER_DEVICE, require_kind
 from core.errors import FieldProblem, InvalidInput
 from core.rate_limit import Rate
-from dispatch.schemas import SosIn, SosOut
+from dispatch.inputs import SosIn
 from dispatch.sos import SosOutcome, receive_sos
 from dispatch.sos_input import NotAnObject, read_sos
+from dispatch.views import SosOut
 
 router = APIRouter(tags=["SOS and incidents"])
 

@@ -5,12 +5,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import PrincipalDep, SessionDep
-from api.policy import OFFICER, require_org_object
+from api.guards import OFFICER, require_org_object
 from core.errors import Conflict, NotFound
 from core.principal import Principal
 from core.tenancy.models import User
 from core.tenancy.schemas import UserOut
-from dispatch.responders import set_access
+from dispatch.responder_access import set_access
 
 router = APIRouter(tags=["organizations and users"])
 

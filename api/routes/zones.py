@@ -7,12 +7,13 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
 from api.deps import PrincipalDep, SessionDep, SettingsDep
-from api.policy import OFFICER, RESPONDER, require_org, require_org_object
+from api.guards import OFFICER, RESPONDER, require_org, require_org_object
 from core.errors import FieldProblem, InvalidInput, NotFound
 from core.tenancy.service import get_organization
 from core.types import Latitude, Longitude
+from dispatch.inputs import ZoneTeamIn
 from dispatch.responders import set_zone_team
-from dispatch.schemas import ZoneTeamIn, ZoneTeamOut
+from dispatch.views import ZoneTeamOut
 from geo import repository as zones_repo
 from geo.schemas import ZoneIds, ZoneMatch
 from geo.service import import_zones, match_point

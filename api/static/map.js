@@ -14,6 +14,8 @@ const state = {
   responders: new Map(), // responder id -> {data, marker}
   selected: null,
   unseen: 0,
+  watch: null,           // {checkins, zones}: elders whose check-in or safe zone needs an eye
+  track: null,           // the selected wander incident's track (a Leaflet polyline)
 };
 window.phikat = state;
 
@@ -59,6 +61,7 @@ document.getElementById("lang").addEventListener("click", () => {
   localStorage.setItem("phikat.lang", window.lang);
   applyI18n();
   renderList();
+  renderWatch();
   if (state.selected) showIncident(state.selected);
 });
 
@@ -108,10 +111,62 @@ function renderList() {
   for (const incident of open) {
     const item = document.createElement("li");
     item.innerHTML = `<span class="badge ${incident.state}">${t(incident.state)}</span> `
-      + `${escapeHtml(incident.elder_name ?? "—")} · ${ageText(incident.created_at)}`;
+      + `${triggerHtml(incident.trigger)}${escapeHtml(incident.elder_name ?? "—")} · ${ageText(incident.created_at)}`;
     item.addEventListener("click", () => showIncident(incident.id));
     list.appendChild(item);
   }
+}
+
+// An incident the elder did not open by pressing: a missed check-in, or wandering.
+function triggerHtml(trigger) {
+  const label = { wander: t("wander"), checkin_missed: tCheckin("missed") }[trigger];
+  return label ? `<span class="trigger" data-trigger="${trigger}">${escapeHtml(label)}</span> ` : "";
+}
+
+// --- elders to watch: check-ins missed, due or paused, and safe zones left or unknown ---
+
+function clockText(iso) {
+  return new Date(iso).toLocaleString(window.lang === "th" ? "th-TH" : "en-GB",
+    { hour: "2-digit", minute: "2-digit", day: "numeric", month: "short" });
+}
+
+async function loadWatch() {
+  const [checkins, zones] = await Promise.all([
+    api(`/v1/orgs/${state.org}/checkins`), api(`/v1/orgs/${state.org}/safe-zones`)]);
+  state.watch = { checkins, zones };
+  renderWatch();
+}
+
+function renderWatch() {
+  if (!state.watch) return;
+  const rows = [];
+  for (const c of state.watch.checkins) {
+    const s = c.status;
+    if (s.state === "ok") continue;
+    const key = s.state === "due" && s.late ? "late" : s.state;
+    const when = s.state === "paused" ? `${t("until")} ${clockText(s.paused_until)}`
+      : `${t("dueAt")} ${clockText(s.due_at)}`;
+    rows.push(`<li data-watch="${c.elder_id}" data-checkin="${key}"${s.incident_id ? ` data-open="${s.incident_id}"` : ""}>`
+      + `<span class="badge checkin-${key}">${escapeHtml(tCheckin(key))}</span> ${escapeHtml(c.elder_name)} · ${when}</li>`);
+  }
+  for (const z of state.watch.zones) {
+    const s = z.status;
+    if (s.state === "inside") continue;
+    rows.push(`<li data-watch="${z.elder_id}" data-wander="${s.state}"${s.incident_id ? ` data-open="${s.incident_id}"` : ""}>`
+      + `<span class="badge wander-${s.state}">${escapeHtml(tWander(s.state))}</span> ${escapeHtml(z.elder_name)}`
+      + ` · ${escapeHtml(z.zone_name)}${s.last_fix_at ? " · " + clockText(s.last_fix_at) : ""}</li>`);
+  }
+  const list = document.getElementById("watch");
+  list.innerHTML = rows.join("") || `<li>${t("nobody")}</li>`;
+  list.querySelectorAll("[data-open]").forEach((li) => li.addEventListener("click", () => showIncident(li.dataset.open)));
+}
+
+// The elder's positions since leaving the safe zone, on the map while the incident is open.
+function drawTrack(incident) {
+  if (state.track) { state.track.remove(); state.track = null; }
+  if (incident.trigger !== "wander") return;
+  const points = incident.trail.filter((p) => p.source === "elder").map((p) => [p.lat, p.lon]);
+  if (points.length) state.track = L.polyline(points, { className: "wander-track", color: "#8e24aa", weight: 4 }).addTo(map);
 }
 
 function drawResponder(id, name, lat, lon) {
@@ -140,19 +195,21 @@ async function showIncident(id) {
   const names = new Map(responders.map(([rid, r]) => [rid, r.name]));
   const last = incident.trail.filter((p) => p.source === "responder").pop();
   const medical = incident.elder ? incident.elder.medical : null; // null: erased (PDPA)
+  drawTrack(incident);
   const detail = document.getElementById("detail");
   detail.hidden = false;
   document.getElementById("list").hidden = true;
   detail.innerHTML = `
     <button type="button" id="back">← ${t("back")}</button>
-    <h2>${escapeHtml(incident.elder ? incident.elder.name : "—")} <span class="badge ${incident.state}">${t(incident.state)}</span></h2>
+    <h2>${triggerHtml(incident.trigger)}${escapeHtml(incident.elder ? incident.elder.name : "—")} <span class="badge ${incident.state}">${t(incident.state)}</span></h2>
     <p>${incident.zone ? escapeHtml(incident.zone.name) : "—"} · ${ageText(incident.created_at)} · ${t("level")}: ${incident.escalation_level}</p>
-    ${medical ? `<p><b>${t("medical")}:</b> ${escapeHtml(medical.conditions.join(", "))}; ${escapeHtml(medical.medications.join(", "))}; ${escapeHtml(medical.allergies.join(", "))} ${escapeHtml(medical.blood_type || "")}</p>` : ""}
+    ${medicalHtml(medical)}
+    ${handoffHtml(incident.events)}
     ${incident.responder ? `<p><b>${t("responder")}:</b> ${escapeHtml(incident.responder.name)} ${escapeHtml(incident.responder.phone || "")}
       ${last ? ` · ${t("eta")} ${Math.round((last.eta_s || 0) / 60)} ${t("minutes")}` : ""}</p>` : ""}
     <h3>${t("offers")}</h3>
     <ul>${incident.offers.map((o) => `<li>${escapeHtml(names.get(o.responder_id) || o.responder_id.slice(0, 8))}
-      · ${escapeHtml(o.state)}${o.received_at ? " · " + t("received") : ""}
+      · ${escapeHtml(tOffer(o.state))}${o.received_at ? " · " + t("received") : ""}
       ${o.distance_m != null ? " · " + Math.round(o.distance_m) + " m" : ""}</li>`).join("")}</ul>
     <div class="actions">
       <select id="assign-to">${responders.map(([rid, r]) => `<option value="${rid}">${escapeHtml(r.name || rid)}</option>`).join("")}</select>
@@ -162,15 +219,75 @@ async function showIncident(id) {
       <button type="button" data-action="resolve">${t("resolve")}</button>
     </div>
     <h3>${t("timeline")}</h3>
-    <ol class="timeline">${incident.events.map((e) => `<li>${new Date(e.at).toLocaleTimeString()} ${escapeHtml(e.event)}</li>`).join("")}</ol>`;
+    <ol class="timeline">${timelineHtml(incident.events, names)}</ol>`;
   document.getElementById("back").addEventListener("click", () => {
     state.selected = null;
+    drawTrack({ trigger: null });
     detail.hidden = true;
     document.getElementById("list").hidden = false;
   });
   detail.querySelectorAll("[data-action]").forEach((button) => {
     button.addEventListener("click", () => act(id, button.dataset.action));
   });
+}
+
+// Only the medical facts there are: an elder with no allergy shows no "allergies" label.
+function medicalHtml(medical) {
+  if (!medical) return "";  // not shown to this viewer, or erased (PDPA)
+  const parts = [
+    ["conditions", medical.conditions.join(", ")],
+    ["medications", medical.medications.join(", ")],
+    ["allergies", medical.allergies.join(", ")],
+    ["bloodType", medical.blood_type || ""],
+  ].filter(([, text]) => text.trim())
+    .map(([label, text]) => `<span data-medical="${label}">${t(label)}: ${escapeHtml(text)}</span>`);
+  return parts.length ? `<p class="medical"><b>${t("medical")}:</b> ${parts.join(" · ")}</p>` : "";
+}
+
+// The 1669 hand-off as its latest step: sent, delivered, then the centre's answers (ASAP),
+// with the centre's reference, a rejection's reason or a closing disposition.
+function handoffHtml(events) {
+  let status = null;
+  let note = "";
+  let reference = "";
+  for (const e of events) {
+    const data = e.data || {};
+    if (e.event === "handoff.sent" && !status) status = "sent";
+    else if (e.event === "handoff.delivered" && (!status || status === "sent")) {
+      status = "delivered";
+      reference = data.reference || reference;
+    } else if (e.event === "handoff.answered") {
+      status = data.status;
+      note = data.status === "rejected" ? data.reason : data.status === "closed" ? data.disposition : "";
+      reference = data.reference || reference;
+    }
+  }
+  if (!status) return "";
+  return `<p class="handoff ${status === "rejected" ? "alert" : ""}" data-handoff="${escapeHtml(status)}">`
+    + `<b>${t("handoff")}:</b> <span class="handoff-status">${escapeHtml(tHandoff(status))}</span>`
+    + `${note ? ` · <span class="handoff-note">${escapeHtml(note)}</span>` : ""}`
+    + `${reference ? ` · ${escapeHtml(reference)}` : ""}</p>`;
+}
+
+// Event names in the officer's language (the raw name as a tooltip), who it concerns, and a
+// run of position reports folded into one line: a ride sends dozens.
+function timelineHtml(events, names) {
+  const rows = [];
+  for (const e of events) {
+    const previous = rows[rows.length - 1];
+    if (e.event.endsWith(".location") && previous && previous.event.event === e.event) {
+      previous.count += 1;
+      previous.last = e;
+      continue;
+    }
+    rows.push({ event: e, last: e, count: 1 });
+  }
+  return rows.map(({ event, last, count }) => {
+    const who = event.data && event.data.responder_id ? names.get(event.data.responder_id) : null;
+    return `<li data-event="${escapeHtml(event.event)}" title="${escapeHtml(event.event)}">`
+      + `${new Date(last.at).toLocaleTimeString()} ${escapeHtml(tEvent(event.event))}`
+      + `${who ? " · " + escapeHtml(who) : ""}${count > 1 ? ` (×${count})` : ""}</li>`;
+  }).join("");
 }
 
 async function act(id, action) {
@@ -226,7 +343,8 @@ async function onEvent(frame) {
   }
   if (!id) return;
   if (event === "incident.opened") announceSos();
-  if (event.startsWith("incident.") || event === "offer.received") {
+  if (["incident.opened", "incident.joined", "checkin.received"].includes(event)) loadWatch().catch(console.error);
+  if (event.startsWith("incident.") || event.startsWith("handoff.") || event === "offer.received") {
     await refreshIncident(id);
     if (state.selected === id) showIncident(id);
   }
@@ -296,6 +414,8 @@ async function start() {
 
   await loadResponders();
   setInterval(loadResponders, 30000);
+  await loadWatch();
+  setInterval(() => loadWatch().catch(console.error), 15000);
   const incidents = await api(`/v1/orgs/${state.org}/incidents?limit=200`);
   incidents.forEach(drawIncident);
   setInterval(() => state.incidents.forEach((i) => drawIncident(i)), 10000);  // ages

@@ -35,6 +35,10 @@ class EventName(enum.StrEnum):
     RESPONDER_REMOVED = "responder.removed"
     ELDER_LOCATION = "elder.location"
     MESSAGE_FAILED = "message.failed"
+    HANDOFF_SENT = "handoff.sent"
+    HANDOFF_DELIVERED = "handoff.delivered"
+    HANDOFF_ANSWERED = "handoff.answered"
+    CHECKIN_RECEIVED = "checkin.received"
 
 
 class Reader(enum.StrEnum):
@@ -184,6 +188,15 @@ class ElderLocation(TypedDict):
     recorded_at: str
 
 
+class CheckinReceived(TypedDict):
+    """A check-in that came after its miss had opened (or joined) this incident."""
+
+    captured_at: str
+    verdict: str  # on_time, late, after_grace (dispatch.checkins.schedule.Verdict)
+    due_at: str
+    by_user_id: str | None  # a caregiver or officer on the elder's behalf; None: the elder
+
+
 class MessageFailed(TypedDict):
     message_id: str
     kind: str
@@ -191,6 +204,34 @@ class MessageFailed(TypedDict):
     recipient_user_id: str | None
     attempts: int
     error: str | None
+
+
+class HandoffSent(TypedDict):
+    """A version of the 1669 hand-off record queued for the province centre."""
+
+    message_id: str
+    version: int
+    cause: str
+
+
+class HandoffDelivered(TypedDict):
+    """The centre answered 2xx to a version; ``reference`` is its receipt, if any."""
+
+    message_id: str
+    version: int
+    attempts: int
+    reference: str | None
+
+
+class HandoffAnswered(TypedDict):
+    """The centre's answer in the ASAP lifecycle (signed callback)."""
+
+    answer_id: str
+    status: str  # accepted, rejected, dispatched, arrived, closed
+    reason: str | None
+    disposition: str | None
+    reference: str | None
+    answered_at: str
 
 
 # --- who reads what ---------------------------------------------------------------
@@ -241,6 +282,12 @@ CATALOGUE: dict[EventName, EventSpec] = {
     EventName.RESPONDER_REMOVED: EventSpec(ResponderOnly),
     EventName.ELDER_LOCATION: EventSpec(ElderLocation, frozenset({Reader.ELDER, Reader.ASSIGNED})),
     EventName.MESSAGE_FAILED: EventSpec(MessageFailed),
+    # The 1669 hand-off's delivery and the centre's answers: the officers' business.
+    EventName.HANDOFF_SENT: EventSpec(HandoffSent),
+    EventName.HANDOFF_DELIVERED: EventSpec(HandoffDelivered),
+    EventName.HANDOFF_ANSWERED: EventSpec(HandoffAnswered),
+    # The elder checked in after all: good news for everyone on the incident.
+    EventName.CHECKIN_RECEIVED: EventSpec(CheckinReceived, INVOLVED),
 }
 
 

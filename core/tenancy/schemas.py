@@ -4,6 +4,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from core.inputs import InputModel
 from core.tenancy.models import Role
 from core.types import UtcDateTime
 
@@ -27,9 +28,7 @@ def _known_timezone(value: str) -> str:
     return value
 
 
-class OrganizationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OrganizationCreate(InputModel):
     name: Name
     code: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{1,63}$")] = Field(
         description="Short unique code, lower-case letters, digits, '-' or '_'",
@@ -50,9 +49,7 @@ class OrganizationOut(BaseModel):
     created_at: UtcDateTime
 
 
-class OfficerCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OfficerCreate(InputModel):
     name: Name
     email: Email
     password: Password

@@ -20,9 +20,9 @@ from core.events.models import IncidentEvent
 from core.principal import Principal
 from core.signals import REVOCATIONS_CHANNEL, device_key, notify
 from dispatch.enums import AccessKind
-from dispatch.incidents import active_incident
+from dispatch.locks import active_incident
+from dispatch.medical_access import record_access
 from dispatch.models import Elder, ElderDeviceToken, Incident, SosRequest
-from dispatch.privacy.medical_access import record_access
 from dispatch.privacy.retention import purge_trails
 from notifications.models import OutboxMessage, PushDevice
 

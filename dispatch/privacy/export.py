@@ -7,19 +7,25 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.principal import Principal
+from dispatch.checkins.models import Checkin, CheckinPlan
+from dispatch.checkins.plans import plan_out
 from dispatch.elders import elder_out
 from dispatch.enums import AccessKind
-from dispatch.incidents import incident_view
+from dispatch.medical_access import access_log, record_access
 from dispatch.models import Elder, ElderDeviceToken, Incident, SosRequest
-from dispatch.privacy.medical_access import access_log, record_access
 from dispatch.privacy.schemas import (
+    CheckinRecord,
     DeviceTokenRecord,
     ElderExport,
     MessageRecord,
+    PositionRecord,
     PushDeviceRecord,
     SosRequestRecord,
 )
+from dispatch.queries.incidents import incident_view
 from dispatch.visibility import Viewer
+from dispatch.wander.models import ElderPosition
+from dispatch.wander.zones import zone_out, zones_of
 from notifications.models import OutboxMessage, PushDevice
 
 TOKEN_HINT_CHARS = 6
@@ -83,8 +89,18 @@ async def export_elder(
         )
         .order_by(OutboxMessage.created_at, OutboxMessage.id)
     )
+    plan = await session.get(CheckinPlan, elder.id)
+    checkins = await session.scalars(
+        select(Checkin).where(Checkin.elder_id == elder.id).order_by(Checkin.captured_at)
+    )
+    positions = await session.scalars(
+        select(ElderPosition)
+        .where(ElderPosition.elder_id == elder.id)
+        .order_by(ElderPosition.captured_at, ElderPosition.id)
+    )
+    now = datetime.now(UTC)
     return ElderExport(
-        generated_at=datetime.now(UTC),
+        generated_at=now,
         location_retention_days=retention_days,
         elder=elder_out(elder),
         device_tokens=[DeviceTokenRecord.model_validate(t, from_attributes=True) for t in tokens],
@@ -129,4 +145,8 @@ async def export_elder(
         medical_access=await access_log(
             session, elder_id=elder.id, organization_id=elder.organization_id
         ),
+        checkin_plan=await plan_out(session, plan, now=now) if plan else None,
+        checkins=[CheckinRecord.model_validate(c, from_attributes=True) for c in checkins],
+        safe_zones=[await zone_out(session, z, now) for z in await zones_of(session, elder.id)],
+        positions=[PositionRecord.model_validate(p, from_attributes=True) for p in positions],
     )

@@ -2,6 +2,8 @@
 
 The trail is the ``elder.location`` and ``responder.location`` events reported while
 the incident was open, and the positions of later SOS presses (``incident.joined``).
+Positions the elder's phone sent outside incidents (``elder_position``, safe zones)
+are deleted the same number of days after they were received.
 What stays is the incident itself: its SOS point, states, times, zone and outcome,
 which the response-time reports need.
 
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.events.models import IncidentEvent
@@ -27,6 +29,7 @@ from core.uow import unit_of_work
 from dispatch.enums import IncidentState
 from dispatch.models import Incident
 from dispatch.visibility import LOCATION_EVENTS
+from dispatch.wander.models import ElderPosition
 
 log = logging.getLogger("phikat.retention")
 
@@ -40,11 +43,13 @@ class PurgeReport:
     incidents: int = 0
     positions: int = 0
     sos_fixes: int = 0
+    elder_positions: int = 0  # outside incidents (safe zones)
 
     def add(self, other: "PurgeReport") -> None:
         self.incidents += other.incidents
         self.positions += other.positions
         self.sos_fixes += other.sos_fixes
+        self.elder_positions += other.elder_positions
 
 
 async def purge_trails(session: AsyncSession, incident_ids: Sequence[uuid.UUID]) -> PurgeReport:
@@ -63,7 +68,8 @@ async def purge_trails(session: AsyncSession, incident_ids: Sequence[uuid.UUID])
     )
     report.positions = len(deleted.all())
     # A later press's position is a point of the trail too; the event itself (a second
-    # press happened) stays.
+    # press happened) stays, its position cleared to null (the key stays: readers and
+    # the catalogue's payload type expect it).
     stripped = await session.execute(
         update(IncidentEvent)
         .where(
@@ -71,7 +77,7 @@ async def purge_trails(session: AsyncSession, incident_ids: Sequence[uuid.UUID])
             IncidentEvent.name == "incident.joined",
             func.jsonb_typeof(IncidentEvent.data["location"]) == "object",
         )
-        .values(data=IncidentEvent.data.delete_path(["location"]))
+        .values(data=IncidentEvent.data.op("||")(func.jsonb_build_object("location", null())))
         .returning(IncidentEvent.id)
         .execution_options(synchronize_session=False)
     )
@@ -105,6 +111,21 @@ async def purge_batch(session: AsyncSession, *, cutoff: datetime, limit: int) ->
     return report
 
 
+async def purge_elder_positions(session: AsyncSession, *, cutoff: datetime, limit: int) -> int:
+    """Delete up to ``limit`` positions sent outside incidents and received before ``cutoff``."""
+    doomed = (
+        select(ElderPosition.id)
+        .where(ElderPosition.received_at < cutoff)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    deleted = await session.execute(
+        delete(ElderPosition).where(ElderPosition.id.in_(doomed)).returning(ElderPosition.id)
+    )
+    return len(deleted.all())
+
+
 def retention_cutoff(retention_days: int, now: datetime | None = None) -> datetime:
     return (now or datetime.now(UTC)) - timedelta(days=retention_days)
 
@@ -123,6 +144,12 @@ async def purge_expired_trails(
             batch = await purge_batch(session, cutoff=total.cutoff, limit=batch_size)
         total.add(batch)
         if batch.incidents < batch_size:
+            break
+    while True:
+        async with unit_of_work(sessionmaker) as session:
+            n = await purge_elder_positions(session, cutoff=total.cutoff, limit=batch_size * 25)
+        total.elder_positions += n
+        if n < batch_size * 25:
             return total
 
 
@@ -145,6 +172,12 @@ async def run_retention(
         try:
             report = await purge_expired_trails(sessionmaker, retention_days=retention_days)
             outage.succeeded()
+            if report.elder_positions:
+                log.info(
+                    "deleted %d positions sent outside incidents before %s",
+                    report.elder_positions,
+                    report.cutoff.isoformat(),
+                )
             if report.incidents:
                 log.info(
                     "deleted the trails of %d incidents closed before %s (%d positions)",

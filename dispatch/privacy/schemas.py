@@ -4,23 +4,11 @@ import uuid
 
 from pydantic import BaseModel, Field
 
-from core.principal import PrincipalKind
 from core.types import UtcDateTime
-from dispatch.enums import AccessKind
-from dispatch.schemas import ElderOut, IncidentOut
+from dispatch.checkins.views import CheckinPlanOut
+from dispatch.views import ElderOut, IncidentOut, MedicalAccessOut
+from dispatch.wander.views import SafeZoneOut
 from notifications.models import Platform
-
-
-class MedicalAccessOut(BaseModel):
-    id: int
-    at: UtcDateTime
-    organization_id: uuid.UUID
-    elder_id: uuid.UUID
-    incident_id: uuid.UUID | None
-    principal_kind: PrincipalKind
-    user_id: uuid.UUID | None
-    device_token_id: uuid.UUID | None
-    what: AccessKind
 
 
 class DeviceTokenRecord(BaseModel):
@@ -49,6 +37,25 @@ class SosRequestRecord(BaseModel):
     idempotency_key: str
     incident_id: uuid.UUID
     created_at: UtcDateTime
+
+
+class CheckinRecord(BaseModel):
+    id: uuid.UUID
+    captured_at: UtcDateTime
+    received_at: UtcDateTime
+    by_user_id: uuid.UUID | None
+    cycle_at: UtcDateTime | None
+    verdict: str
+
+
+class PositionRecord(BaseModel):
+    """A position the elder's phone sent outside incidents (for the safe zones)."""
+
+    captured_at: UtcDateTime
+    received_at: UtcDateTime
+    lat: float
+    lon: float
+    accuracy_m: float
 
 
 class MessageRecord(BaseModel):
@@ -84,3 +91,9 @@ class ElderExport(BaseModel):
     sos_requests: list[SosRequestRecord]
     messages: list[MessageRecord]
     medical_access: list[MedicalAccessOut]
+    checkin_plan: CheckinPlanOut | None
+    checkins: list[CheckinRecord]
+    safe_zones: list[SafeZoneOut]
+    positions: list[PositionRecord] = Field(
+        description="Positions outside incidents, kept location_retention_days"
+    )

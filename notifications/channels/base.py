@@ -17,6 +17,8 @@ class Delivery:
     ttl_s: int
     urgent: bool
     platform: str | None = None
+    # Webhook routes (the 1669 hand-off): the secret shared with the receiver.
+    secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Outcome:
     # The address is dead (unregistered or invalid token): forget it.
     drop_address: bool = False
     error: str | None = None
+    # What the receiver answered that identifies the message on its side (a receipt).
+    receipt: str | None = None
 
 
 class Channel(Protocol):

@@ -5,6 +5,8 @@ import logging
 from core.settings import Settings
 from notifications.channels.base import Channel
 from notifications.channels.fcm import FcmChannel
+from notifications.channels.handoff import HandoffWebhookChannel
+from notifications.channels.line import LineChannel
 from notifications.channels.log import LogChannel
 from notifications.channels.sms import SmsWebhookChannel
 from notifications.sender import Channels
@@ -34,4 +36,9 @@ def build_channels(settings: Settings) -> Channels:
             "messages) will be LOGGED, NOT SENT."
         )
         sms = LogChannel("sms")
-    return Channels(push=push, sms=sms)
+    return Channels(
+        push=push,
+        sms=sms,
+        handoff=HandoffWebhookChannel(),
+        line=LineChannel(api_url=settings.line_api_url),
+    )

@@ -10,10 +10,12 @@ request times out after ``timeout_s`` (the SDK's default is 120 s).
 """
 
 import asyncio
+import json
 import time
 import uuid
 import warnings
 from datetime import timedelta
+from typing import Any
 
 import firebase_admin
 from firebase_admin import credentials, exceptions, messaging
@@ -122,6 +124,15 @@ def _retry_after(error: Exception) -> float:
         return 0.0
 
 
+def service_account(setting: str) -> str | dict[str, Any]:
+    """PHIKAT_FCM_CREDENTIALS: the service-account file's path, or the file's JSON itself
+    (what a systemd credential named phikat_fcm_credentials gives the settings)."""
+    if setting.lstrip().startswith("{"):
+        account: dict[str, Any] = json.loads(setting)
+        return account
+    return setting
+
+
 class FcmChannel:
     name = "fcm"
 
@@ -136,7 +147,7 @@ class FcmChannel:
         if endpoint:
             point_sdk_at(endpoint)
         self.app = firebase_admin.initialize_app(
-            credentials.Certificate(credentials_path),
+            credentials.Certificate(service_account(credentials_path)),
             options={"httpTimeout": timeout_s},
             name=f"phikat-{uuid.uuid4().hex[:8]}",
         )

@@ -48,6 +48,9 @@ class Batch:
     events: list[LiveEvent]
     # Whatever ``enrich`` returned for these events (e.g. who may see each incident).
     context: Any
+    # Frames that many sockets send alike (the officers'), encoded once per batch by the
+    # first socket that sends one: event id -> the frame's text ("" for none).
+    shared_texts: dict[int, str] = field(default_factory=dict)
 
 
 Enrich = Callable[[AsyncSession, list[LiveEvent]], Awaitable[Any]]

@@ -1,5 +1,6 @@
-"""The long fault run for the figures: ``scripts/faults --cycles 5``. Needs no database:
-it makes a throw-away PostGIS cluster of its own. Exits 1 if any check failed."""
+"""The long fault run for the figures: ``scripts/faults --cycles 5``; the failover drill's
+figures: ``scripts/faults --failover``. Needs no database: it makes a throw-away PostGIS
+cluster of its own (and its standby). Exits 1 if any check failed."""
 
 import argparse
 import asyncio
@@ -18,6 +19,13 @@ def main() -> int:
     parser.add_argument("--round-interval-s", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--log-dir", type=Path, default=None)
+    parser.add_argument("--failover", action="store_true", help="the failover drill instead")
+    parser.add_argument(
+        "--only-primary", action="store_true", help="the drill, the service told the primary only"
+    )
+    parser.add_argument(
+        "--promote-first", action="store_true", help="the drill: promote, then stop the primary"
+    )
     args = parser.parse_args()
     config = FaultConfig(
         cycles=args.cycles,
@@ -25,6 +33,9 @@ def main() -> int:
         responders=args.responders,
         round_interval_s=args.round_interval_s,
         seed=args.seed,
+        failover=args.failover or args.only_primary or args.promote_first,
+        promote_first=args.promote_first,
+        only_primary=args.only_primary,
         log_dir=args.log_dir or Path(tempfile.mkdtemp(prefix="phikat-faults-")),
     )
     report = asyncio.run(run_faults(config))

@@ -42,6 +42,8 @@ class Breaker:
     files: ExitStack
     faults: list[Fault] = field(default_factory=list)
     google: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=10))
+    standby: ThrowawayPostgres | None = None  # the failover drill's (tests/faults/failover.py)
+    promoted_at: float = 0.0  # when ``pg_ctl promote`` was run
 
     def _env(self) -> dict[str, str]:
         account = self.log_dir / "service-account.json"
@@ -131,3 +133,28 @@ class Breaker:
         await asyncio.sleep(for_s)
         await self.control(sms_delay_s=0.0)
         fault.ended = time.monotonic()
+
+    # --- 6. the primary lost, the standby promoted (the failover drill) -------------
+
+    async def failover(self, detect_s: float, *, promote_first: bool = False) -> None:
+        """The primary's machine is lost (stop -m immediate); ``detect_s`` later the
+        standby is promoted, as a failover manager (Patroni) would once sure of it.
+        ``promote_first``: promoted, and the old primary stopped ``detect_s`` later (two
+        primaries meanwhile: the old one's commits wait for a standby that has left)."""
+        assert self.standby is not None
+        order = "standby promoted, then primary" if promote_first else "primary, then standby"
+        fault = await self._fault(f"failover: {order} (stop -m immediate, promote)")
+        if not promote_first:
+            await asyncio.to_thread(self.postgres.kill)
+            await asyncio.sleep(detect_s)
+        self.promoted_at = time.monotonic()
+        await asyncio.to_thread(self.standby.promote)
+        promoted = time.monotonic()
+        if promote_first:
+            await asyncio.sleep(detect_s)
+            await asyncio.to_thread(self.postgres.kill)
+        fault.ended = time.monotonic()
+        fault.note = (
+            f"promote run {self.promoted_at - fault.started:.1f}s after the start, "
+            f"took {promoted - self.promoted_at:.1f}s"
+        )

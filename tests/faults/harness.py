@@ -2,7 +2,8 @@
 PostgreSQL of its own, while a schedule of faults breaks things; then the books.
 
 ``run_faults(FaultConfig(...))`` returns a ``FaultReport``; tests/test_faults.py runs the
-short schedule once, ``python -m tests.faults`` (scripts/faults) longer ones."""
+short schedule once, ``python -m tests.faults`` (scripts/faults) longer ones. With
+``failover=True`` the schedule is the failover drill (tests/faults/failover.py)."""
 
 import asyncio
 import random
@@ -19,7 +20,7 @@ import httpx
 
 from core.migrations import upgrade_to_head
 from core.settings import Settings
-from tests.faults import books
+from tests.faults import books, failover
 from tests.faults.breaker import Breaker
 from tests.faults.phones import Attempt, PhoneApi
 from tests.faults.postgres import ThrowawayPostgres
@@ -49,6 +50,11 @@ class FaultConfig:
     fcm_each_s: float = 2.0
     fcm_hang_s: float = 4.0
     gap_s: float = 3.0  # calm between faults
+    failover: bool = False  # the failover drill instead of the schedule of faults
+    only_primary: bool = False  # the drill's service given the old primary alone: fails
+    detect_s: float = 1.0  # the drill: primary lost, then the standby promoted
+    promote_first: bool = False  # the drill: promoted, then the primary stopped
+    follow_within_s: float = 10.0  # the drill: promoted, then an SOS stored
 
 
 @dataclass
@@ -60,6 +66,7 @@ class FaultReport:
     duplicated_by_window: dict[str, int] = field(default_factory=dict)
     deadlines_fired: int = 0
     sockets_closed_by_faults: int = 0
+    failover: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -73,6 +80,9 @@ class FaultReport:
         lines.append(f"duplicated, by the window that allowed it: {self.duplicated_by_window}")
         lines.append(f"deadlines fired: {self.deadlines_fired}")
         lines.append(f"socket connections ended by a fault: {self.sockets_closed_by_faults}")
+        if self.failover:
+            lines.append("failover:")
+            lines += [f"  {k}: {v}" for k, v in self.failover.items()]
         lines.append("FAILED" if self.failed else "the books balance")
         return "\n".join(lines)
 
@@ -91,6 +101,11 @@ async def _probe(urls: list[str], into: list[Attempt], stop: asyncio.Event) -> N
 
 
 async def _schedule(breaker: Breaker, config: FaultConfig, api: PhoneApi) -> None:
+    if config.failover:
+        await asyncio.sleep(config.gap_s)
+        await breaker.failover(config.detect_s, promote_first=config.promote_first)
+        await asyncio.sleep(config.gap_s + config.follow_within_s)
+        return
     steps: list[Callable[[], Awaitable[None]]] = [
         lambda: breaker.kill_server(0),
         breaker.kill_worker_mid_send,
@@ -126,6 +141,8 @@ async def _drive(
     breaker: Breaker, settings: Settings, config: FaultConfig, report: FaultReport
 ) -> None:
     stress, cluster = report.stress, breaker.cluster
+    # The books are read from the new primary after a failover.
+    books_url = breaker.standby.url if breaker.standby else settings.database_url
     rng = random.Random(stress.seed)
     rec = Recorder()
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=2)
@@ -154,14 +171,15 @@ async def _drive(
         stress.timeline["load stopped"] = time.monotonic() - started
         stress.load_s, stress.rounds = time.monotonic() - started, run.rounds
         await run.settle()
-        if left := await _wait_outbox(settings, scene.org_id, timeout=60):
+        books_settings = settings.model_copy(update={"database_url": books_url})
+        if left := await _wait_outbox(books_settings, scene.org_id, timeout=60):
             rec.failures.append(f"{left} outbox messages still pending 60s after the load")
         stop_probe.set()
         await prober
         # Deadlines due by now fired (the worker polls every 0.2 s, and may be backing off).
         due_before = datetime.now(UTC) - timedelta(seconds=12)
         await asyncio.to_thread(cluster.stop_worker)
-        snap = await checks.take_snapshot(settings.database_url, scene.org_id)
+        snap = await checks.take_snapshot(books_url, scene.org_id)
         disabled = run.officers.disabled
         revoked = {disabled.chain.name} if disabled and disabled.chain else set()
         await asyncio.gather(
@@ -170,7 +188,7 @@ async def _drive(
         sends = (await breaker.google.get(f"{cluster.google_url}/_sends")).json()["sends"]
     report.sockets_closed_by_faults = _excuse_fault_closes(run)
     outbox = await books.check_outbox(
-        settings.database_url,
+        books_url,
         scene.org_id,
         snap,
         sends,
@@ -178,7 +196,7 @@ async def _drive(
         time.time() - time.monotonic(),
     )
     deadlines, report.deadlines_fired = await books.check_deadlines(
-        settings.database_url, scene.org_id, snap, due_before
+        books_url, scene.org_id, snap, due_before
     )
     sos_problems, hit = books.check_sos_retries(api.sos, snap)
     sos_attempts = [a for a in api.attempts if a.kind.startswith("sos")]
@@ -211,6 +229,14 @@ async def _drive(
             for p in checks.check_chain(c, snap, revoked_expected=c.name in revoked, zero=run.zero)
         ],
     }
+    if config.failover:
+        report.failover, stress.failures["failover"] = failover.figures(
+            breaker, api.attempts, api.sos, rec.latencies, snap, config.follow_within_s
+        )
+        try:  # what `phikat db upgrade` runs, given the service's URL: it follows too
+            await asyncio.to_thread(upgrade_to_head, settings.database_url)
+        except Exception as exc:
+            stress.failures["failover"].append(f"migrations after the failover: {exc!r}")
 
 
 async def run_faults(config: FaultConfig) -> FaultReport:
@@ -220,12 +246,16 @@ async def run_faults(config: FaultConfig) -> FaultReport:
     report = FaultReport(StressReport(seed=seed, log_dir=config.log_dir))
     started = time.monotonic()
     postgres = ThrowawayPostgres()
+    standby = ThrowawayPostgres() if config.failover else None
     try:
         await asyncio.to_thread(postgres.start)
-        await asyncio.to_thread(upgrade_to_head, postgres.url)
-        settings = Settings(
-            database_url=postgres.url, secret_key=secrets.token_urlsafe(32), run_worker=False
-        )
+        url = postgres.url
+        if standby is not None:
+            await asyncio.to_thread(standby.start_standby_of, postgres)
+            url = failover.service_url(postgres, standby, config.only_primary)
+        await asyncio.to_thread(upgrade_to_head, url)
+        secret = secrets.token_urlsafe(32)
+        settings = Settings(database_url=url, secret_key=secret, run_worker=False)
         with ExitStack() as stack:
             cluster = await asyncio.to_thread(
                 stack.enter_context,
@@ -234,7 +264,9 @@ async def run_faults(config: FaultConfig) -> FaultReport:
                     google_module="tests.faults.google", extra_env=EXTRA_ENV,
                 ),
             )  # fmt: skip
-            breaker = Breaker(cluster, settings, postgres, config.log_dir, EXTRA_ENV, 2, 5, stack)
+            breaker = Breaker(
+                cluster, settings, postgres, config.log_dir, EXTRA_ENV, 2, 5, stack, standby=standby
+            )
             try:
                 await _drive(breaker, settings, config, report)
             finally:
@@ -251,5 +283,7 @@ async def run_faults(config: FaultConfig) -> FaultReport:
         ]
     finally:
         await asyncio.to_thread(postgres.stop)
+        if standby is not None:
+            await asyncio.to_thread(standby.stop)
     report.stress.total_s = time.monotonic() - started
     return report

@@ -14,8 +14,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from sqlalchemy.engine import make_url
 
+from core.db import libpq_conninfo
 from dispatch.enums import IncidentState, OfferState
 from dispatch.state_machine import IllegalTransition, move_incident, move_offer
 from tests.stress.answers import SosAnswer
@@ -83,8 +83,7 @@ class Snapshot:
 
 
 def conninfo(database_url: str) -> str:
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
+    return libpq_conninfo(database_url)  # a multi-host URL too (the failover drill)
 
 
 async def _rows(conn: psycopg.AsyncConnection[Any], sql: str, org: str) -> list[dict[str, Any]]:
