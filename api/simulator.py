@@ -122,6 +122,8 @@ class Simulator:
     async def _setup(self) -> tuple[list[ElderPhone], list[ResponderAgent]]:
         officer = await self._login(self.config.officer_email)
         org_id = await self._org_id(officer)
+        # The officer's phone too: escalations are pushed to the officers.
+        await self._register_push(f"simulator-{self.config.officer_email}", auth=officer)
         elders = (await self.client.get(f"/v1/orgs/{org_id}/elders", auth=officer)).json()
         phones = []
         for elder in elders:
@@ -159,7 +161,8 @@ class Simulator:
         every phone is registered and the people start acting."""
         phones, agents = await self._setup()
         log.info(
-            "simulating %d elders and %d responders, their phones registered for push",
+            "simulating %d elders and %d responders; their phones and the officer's "
+            "are registered for push",
             len(phones),
             len(agents),
         )
