@@ -16,7 +16,7 @@ from dispatch.eta import distance_to_incident, eta_seconds
 from dispatch.inputs import LocationIn
 from dispatch.locks import lock_incident, lock_incidents
 from dispatch.models import Incident, Offer
-from dispatch.responders import record_location
+from dispatch.responders import store_fix
 from dispatch.state_machine import IllegalTransition
 
 
@@ -51,14 +51,9 @@ async def responder_moved(
 ) -> None:
     """Store a responder's fix; while they are assigned, it also goes on the incident's
     timeline (and so to the elder's phone and the officers' map) with an ETA."""
-    if not await record_location(session, responder_id=responder_id, location=location):
-        return  # an older fix than the one we have
-    assigned = await session.scalars(
-        select(Incident.id).where(
-            Incident.assigned_responder_id == responder_id,
-            Incident.state.in_([IncidentState.ACCEPTED, IncidentState.ON_SCENE]),
-        )
-    )
+    assigned = await store_fix(session, responder_id=responder_id, location=location)
+    if not assigned:
+        return  # an older fix than the one we have, or not assigned anywhere
     for incident in await lock_incidents(session, assigned):
         if incident.assigned_responder_id != responder_id or incident.state not in (
             IncidentState.ACCEPTED,

@@ -4,14 +4,15 @@ import uuid
 from datetime import UTC, datetime
 
 from geoalchemy2.shape import to_shape
-from sqlalchemy import delete, select
+from sqlalchemy import ARRAY, Uuid, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import FieldProblem, InvalidInput, NotFound
 from core.tenancy.models import Role, User
 from core.tenancy.service import create_user
+from dispatch.enums import IncidentState
 from dispatch.inputs import LocationIn, ResponderCreate
-from dispatch.models import Responder, ResponderZone
+from dispatch.models import Incident, Responder, ResponderZone
 from dispatch.views import DutyStatusOut, LocationOut, ResponderOut, ZoneTeamOut
 from geo import repository as zones
 from geo.points import point_wkt
@@ -112,14 +113,42 @@ async def record_location(
 
     Returns whether the position was stored.
     """
-    responder = await _get_for_update(session, responder_id)
+    return await store_fix(session, responder_id=responder_id, location=location) is not None
+
+
+async def store_fix(
+    session: AsyncSession, *, responder_id: uuid.UUID, location: LocationIn
+) -> list[uuid.UUID] | None:
+    """Store the responder's position in one statement (the hot path of a moving
+    responder: no locked read before the write). Returns the incidents they are
+    assigned to, read in the same statement without locking them (the caller locks and
+    checks again), or None for an older fix than the stored one (ignored)."""
     recorded_at = location.recorded_at or datetime.now(UTC)
-    if responder.last_location_at is not None and recorded_at <= responder.last_location_at:
-        return False
-    responder.last_location = point_wkt(location.lon, location.lat)  # type: ignore[assignment]
-    responder.last_location_accuracy_m = location.accuracy_m
-    responder.last_location_at = recorded_at
-    return True
+    assigned = (
+        select(func.coalesce(func.array_agg(Incident.id), literal([], ARRAY(Uuid))))
+        .where(
+            Incident.assigned_responder_id == Responder.id,
+            Incident.state.in_([IncidentState.ACCEPTED, IncidentState.ON_SCENE]),
+        )
+        .scalar_subquery()
+    )
+    incidents = await session.scalar(
+        update(Responder)
+        .where(
+            Responder.id == responder_id,
+            or_(Responder.last_location_at.is_(None), Responder.last_location_at < recorded_at),
+        )
+        .values(
+            last_location=point_wkt(location.lon, location.lat),
+            last_location_accuracy_m=location.accuracy_m,
+            last_location_at=recorded_at,
+        )
+        .returning(assigned)
+    )
+    if incidents is not None:
+        return list(incidents)
+    await _get_for_update(session, responder_id)  # 404 if there is no such responder
+    return None
 
 
 async def set_zone_team(

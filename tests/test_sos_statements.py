@@ -32,3 +32,18 @@ async def test_an_sos_opens_its_incident_in_few_statements(
     after_insert = seen[[s.startswith("INSERT INTO incident ") for s in seen].index(True) + 1]
     assert not after_insert.startswith("SELECT incident.id")
     assert len(seen) <= MAX_STATEMENTS, "\n".join(s.split("\n")[0][:120] for s in seen)
+
+
+async def test_a_responders_fix_is_one_statement_besides_the_account_and_the_limit(
+    client: httpx.AsyncClient, engine: AsyncEngine, world: World
+) -> None:
+    """A moving responder's fix (location ingest): one UPDATE with RETURNING, no locked
+    read of the responder before it, no separate look-up of their incidents. Before: 5."""
+    url = "/v1/responders/me/location"
+    with statements_on(engine) as seen:
+        r = await client.post(url, json={"lat": 16.886, "lon": 103.256}, headers=world.responder)
+    assert r.status_code == 204, r.text
+    assert [s.split()[0] for s in seen if not s.startswith("SELECT app_user.")] == [
+        "INSERT",  # the rate limit's UPSERT
+        "UPDATE",  # the fix, returning the incidents they are assigned to
+    ], "\n".join(s.split("\n")[0][:120] for s in seen)
