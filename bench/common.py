@@ -18,12 +18,27 @@ from core.migrations import upgrade_to_head
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def scratch_database(name: str) -> str:
-    """A freshly created and migrated database next to PHIKAT_DATABASE_URL's."""
+def bench_database(name: str) -> str:
+    """The name of a benchmark's database: ``PHIKAT_BENCH_PREFIX`` before it, so that a
+    smoke run (``scripts/bench all --smoke``, the test suite) never drops the data set
+    of a full one on the same server."""
+    return os.environ.get("PHIKAT_BENCH_PREFIX", "") + name
+
+
+def database_url(name: str) -> str:
+    """PHIKAT_DATABASE_URL with the benchmark's database (``bench_database``) in it."""
     base = os.environ.get("PHIKAT_DATABASE_URL")
     if not base:
         sys.exit("PHIKAT_DATABASE_URL is not set: run benchmarks with scripts/bench")
-    url = make_url(base).set(database=name)
+    return make_url(base).set(database=bench_database(name)).render_as_string(
+        hide_password=False
+    )
+
+
+def scratch_database(name: str) -> str:
+    """A freshly created and migrated database next to PHIKAT_DATABASE_URL's."""
+    url = make_url(database_url(name))
+    name = url.database or name
     admin = url.set(drivername="postgresql", database="postgres")
     with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -91,7 +91,8 @@ async def bare_server(port: int) -> None:
         await asyncio.Future()
 
 
-async def bare(n: int) -> str:
+async def bare(n: int) -> tuple[str, float]:
+    """The bare broadcast's fan-out, and its server's resident memory per idle socket."""
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.fanout", "--bare-server", str(port)
@@ -103,8 +104,10 @@ async def bare(n: int) -> str:
                 break
             except OSError:
                 await asyncio.sleep(0.1)
+        before = rss_kib(proc.pid)
         sockets = [await connect(f"ws://127.0.0.1:{port}", max_queue=None) for _ in range(n)]
         await asyncio.sleep(1)
+        per_socket = (rss_kib(proc.pid) - before) / n
         waiting = [asyncio.create_task(ws.recv()) for ws in sockets]
         started = time.perf_counter()
         await trigger.send("go")
@@ -116,7 +119,8 @@ async def bare(n: int) -> str:
         arrivals = await asyncio.gather(*(stamp(t) for t in waiting))
         for ws in [*sockets, trigger]:
             await ws.close()
-        return line(f"bare websockets.broadcast, {n:,} clients", [t - started for t in arrivals])
+        delays = [t - started for t in arrivals]
+        return line(f"bare websockets.broadcast, {n:,} clients", delays), per_socket
     finally:
         proc.terminate()
         await proc.wait()
@@ -168,15 +172,20 @@ async def mosquitto(n: int) -> str:
             await proc.wait()
 
 
-async def run(url: str, sizes: list[int]) -> None:
+async def run(url: str, sizes: list[int], *, with_mosquitto: bool = True) -> None:
     elder_tokens, _, officer = await seed(url, len(sizes))
     server = Server(url, PHIKAT_SECRET_KEY=SECRET, PHIKAT_RUN_WORKER="false")
     rows, memory = [], []
     try:
         for n, trigger in zip(sizes, elder_tokens, strict=True):
             row, per_socket = await phikat(server, officer, trigger, n)
-            rows += [row, await bare(n)]
+            bare_row, bare_per_socket = await bare(n)
+            rows += [row, bare_row]
+            socket_kib = f"| {n:,} | {per_socket:.1f} KiB | {bare_per_socket:.1f} KiB |"
             print(*rows[-2:], sep="\n", flush=True)
+            if not with_mosquitto:
+                memory.append(socket_kib)
+                continue
             try:
                 async with asyncio.timeout(MOSQUITTO_LIMIT_S):
                     rows.append(await mosquitto(n))
@@ -185,12 +194,15 @@ async def run(url: str, sizes: list[int]) -> None:
                     f"| Mosquitto, {n:,} subscribers | did not hold them: {type(exc).__name__} |"
                 )
             print(rows[-1], flush=True)
-            memory.append(f"| {n:,} | {per_socket:.1f} KiB |")
+            memory.append(socket_kib)
     finally:
         server.stop()
     print("\n| fan-out of one event | p50 | last |\n| --- | --- | --- |")
     print("\n".join(rows))
-    print("\n| idle live sockets | serve process RSS per socket |\n| --- | --- |")
+    print(
+        "\n| idle live sockets | RSS per socket: phikat serve | the bare websockets server |"
+        "\n| --- | --- | --- |"
+    )
     print("\n".join(memory))
 
 
@@ -198,11 +210,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--officers", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--bare-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-mosquitto", action="store_true", help="skip the broker")
     args = parser.parse_args()
     if args.bare_server:
         asyncio.run(bare_server(args.bare_server))
         return
-    asyncio.run(run(scratch_database("phikat_bench_fanout"), args.officers))
+    url = scratch_database("phikat_bench_fanout")
+    asyncio.run(run(url, args.officers, with_mosquitto=not args.no_mosquitto))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The app in process (httpx's ASGI transport) on a scratch database; every stateme
 the request sends to PostgreSQL is counted (SQLAlchemy's before_cursor_execute).
 """
 
+import argparse
 import asyncio
 import uuid
 from typing import Any
@@ -64,7 +65,7 @@ async def statements(engine: AsyncEngine, client: httpx.AsyncClient, url: str, w
     return len(seen)
 
 
-async def run(url: str) -> None:
+async def run(url: str, sizes: list[int]) -> None:
     settings = Settings(database_url=url, secret_key=SECRET, run_worker=False)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
@@ -91,7 +92,7 @@ async def run(url: str) -> None:
             print("| rows | incidents | my offers | responders |\n| --- | --- | --- | --- |")
             have = 0
             first_responder: uuid.UUID | None = None
-            for size in SIZES:
+            for size in sizes:
                 async with sessionmaker() as session, session.begin():
                     team = await import_responders(
                         session,
@@ -160,7 +161,10 @@ async def run(url: str) -> None:
 
 
 def main() -> None:
-    asyncio.run(run(scratch_database("phikat_bench_lists")))
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    args = parser.parse_args()
+    asyncio.run(run(scratch_database("phikat_bench_lists"), sorted(args.sizes)))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
-from bench.common import ROOT, scratch_database
+from bench.common import ROOT, bench_database, database_url, scratch_database
 from core.db import create_engine, create_sessionmaker
 from core.security import hash_password
 from core.tenancy.schemas import OrganizationCreate
@@ -40,7 +39,8 @@ WEST, EAST, SOUTH, NORTH = 97.35, 105.65, 5.6, 20.45
 COLS, ROWS = 250, 300  # 75,000 villages
 PROVINCE_COLS, PROVINCE_ROWS = 7, 11  # 77 provinces
 RESPONDERS, ELDERS = 20_000, 500_000
-TOKENS = ROOT / ".data" / "national-tokens.csv"
+PROVINCES = PROVINCE_COLS * PROVINCE_ROWS
+TOKENS = ROOT / ".data" / f"{bench_database(DATABASE)}-tokens.csv"
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,20 @@ def feature(country: Country, col: int, row: int) -> dict[str, Any]:
     }
 
 
-async def load(url: str) -> None:
+@dataclass(frozen=True)
+class Size:
+    """How much of the country to load (a smoke run: a few provinces, a few people)."""
+
+    provinces: int = PROVINCES
+    responders: int = RESPONDERS
+    elders: int = ELDERS
+
+
+def share(total: int, provinces: int, province: int) -> int:
+    return total // provinces + (province < total % provinces)
+
+
+async def load(url: str, size: Size = Size()) -> None:
     country = build_country()
     engine = create_engine(url, pool_size=2)
     sessionmaker = create_sessionmaker(engine)
@@ -114,7 +127,7 @@ async def load(url: str) -> None:
     with os.fdopen(fd, "w", newline="") as out:
         tokens = csv.writer(out)
         tokens.writerow(["organization_id", "elder_id", "device_token", "lat", "lon"])
-        for province in range(PROVINCE_COLS * PROVINCE_ROWS):
+        for province in range(size.provinces):
             villages = list(villages_of(province))
             async with sessionmaker() as session, session.begin():
                 org = await create_organization(
@@ -134,8 +147,8 @@ async def load(url: str) -> None:
                 timings["zones"] += time.perf_counter() - t
 
                 t = time.perf_counter()
-                share = RESPONDERS // 77 + (province < RESPONDERS % 77)
-                homes = [villages[rng.randrange(len(villages))] for _ in range(share)]
+                count = share(size.responders, size.provinces, province)
+                homes = [villages[rng.randrange(len(villages))] for _ in range(count)]
                 responders = [
                     ResponderImport(
                         name=f"อสม. {province}-{n}",
@@ -166,7 +179,7 @@ async def load(url: str) -> None:
                 timings["responders"] += time.perf_counter() - t
 
                 t = time.perf_counter()
-                count = ELDERS // 77 + (province < ELDERS % 77)
+                count = share(size.elders, size.provinces, province)
                 places = [
                     country.inside(*villages[rng.randrange(len(villages))], rng)
                     for _ in range(count)
@@ -187,7 +200,7 @@ async def load(url: str) -> None:
                 for (elder_id, token), (lon, lat) in zip(elders_in.tokens, places, strict=True):
                     tokens.writerow([org.id, elder_id, token, f"{lat:.6f}", f"{lon:.6f}"])
                 timings["elders"] += time.perf_counter() - t
-            print(f"province {province + 1}/77: {len(villages)} villages", flush=True)
+            print(f"province {province + 1}/{size.provinces}: {len(villages)} villages", flush=True)
     async with engine.begin() as conn:
         await conn.execute(text("analyze"))
     await engine.dispose()
@@ -198,17 +211,20 @@ async def load(url: str) -> None:
 
 
 def national_url() -> str:
-    base = os.environ.get("PHIKAT_DATABASE_URL", "")
-    return make_url(base).set(database=DATABASE).render_as_string(hide_password=False)
+    return database_url(DATABASE)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("what", choices=["load", "zones"])
     parser.add_argument("--points", type=int, default=2000)
+    parser.add_argument("--provinces", type=int, default=PROVINCES, help="load only the first N")
+    parser.add_argument("--responders", type=int, default=RESPONDERS)
+    parser.add_argument("--elders", type=int, default=ELDERS)
     args = parser.parse_args()
     if args.what == "load":
-        asyncio.run(load(scratch_database(DATABASE)))
+        size = Size(min(args.provinces, PROVINCES), args.responders, args.elders)
+        asyncio.run(load(scratch_database(DATABASE), size))
     else:
         from bench.zone_match import run
 

@@ -196,10 +196,11 @@ async def throughput(
     engine = create_engine(url)
     maker = create_sessionmaker(engine)
     channels = build_channels(settings)
-    rates = {
-        FLOOR: await bare_posts(fake_url, count, "aiohttp"),
-        "bare httpx client -> the fake FCM": await bare_posts(fake_url, count, "httpx"),
-    }
+    rates = {FLOOR: await bare_posts(fake_url, count, "aiohttp")}
+    try:
+        rates["bare httpx client -> the fake FCM"] = await bare_posts(fake_url, count, "httpx")
+    except httpx.TransportError as exc:  # seen once in a smoke run: a comparison, not a floor
+        print(f"bare httpx client: {type(exc).__name__} ({exc}); no figure", flush=True)
     rates["FCM channel alone (firebase-admin, no database)"] = await channel_alone(
         channels.push, count
     )

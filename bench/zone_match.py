@@ -94,7 +94,7 @@ async def run(url: str, *, points: int) -> None:
     results["Shapely STRtree, in process"] = await timed(chosen, strtree)
 
     floor = percentile(results["bare PostGIS query"], 50)
-    print(f"\nzone match, {len(chosen):,} points, {len(ids):,} zones in 77 organizations\n")
+    print(f"\nzone match, {len(chosen):,} points, {len(ids):,} zones\n")
     print("| match | p50 | p99 | p50 / bare PostGIS p50 |")
     print("| --- | --- | --- | --- |")
     for name, times in results.items():
