@@ -65,6 +65,7 @@ def serve(host: HostOpt = "127.0.0.1", port: PortOpt = 8000) -> None:
         port=port,
         log_config=None,
         ws_max_size=WS_MAX_SIZE,
+        ws_per_message_deflate=get_settings().live_compression,
     )
 
 
@@ -180,6 +181,7 @@ def demo(
             port=port,
             simulation=config if simulate else None,
             ws_max_size=WS_MAX_SIZE,
+            ws_per_message_deflate=get_settings().live_compression,
         )
     )
 

@@ -218,6 +218,7 @@ async def serve_and_simulate(
     port: int,
     simulation: SimulationConfig | None,
     ws_max_size: int,
+    ws_per_message_deflate: bool,
 ) -> None:
     """Serve the demo (with the simulator unless ``simulation`` is None); the summary is
     printed once the server is up and the simulated phones are registered."""
@@ -231,6 +232,7 @@ async def serve_and_simulate(
             port=port,
             log_config=None,
             ws_max_size=ws_max_size,
+            ws_per_message_deflate=ws_per_message_deflate,
             # One line per request: the officer's own clicks are worth seeing, the
             # simulator's hundreds a minute are not (it logs one line per step instead).
             access_log=simulation is None,

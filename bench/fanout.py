@@ -21,6 +21,7 @@ sockets, per connection.
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -87,7 +88,10 @@ async def bare_server(port: int) -> None:
         finally:
             clients.discard(ws)
 
-    async with serve(handler, "127.0.0.1", port, max_queue=None):
+    # As phikat serve (PHIKAT_LIVE_COMPRESSION): per-message deflate only when it is on.
+    deflate = os.environ.get("PHIKAT_LIVE_COMPRESSION", "false").lower() in ("1", "true")
+    compression = "deflate" if deflate else None
+    async with serve(handler, "127.0.0.1", port, max_queue=None, compression=compression):
         await asyncio.Future()
 
 

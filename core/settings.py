@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     live_queue_batches: int = Field(default=1000, ge=1)
     live_send_timeout_s: float = Field(default=10.0, gt=0)
     live_poll_s: float = Field(default=5.0, gt=0)
+    # WebSocket per-message deflate: off, because each socket would hold a zlib
+    # compressor and decompressor (tens of KiB) and compress every frame for itself,
+    # and the frames are small JSON (docs/decisions.md, "Live sockets without deflate").
+    live_compression: bool = False
 
     # Browser origins allowed to call the API from another site (none by default: the
     # map is served by the API itself). In the environment, a JSON list.

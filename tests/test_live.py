@@ -124,6 +124,14 @@ async def test_a_frame_too_large_after_the_hello_gets_an_error(
         assert error["detail"] == "unknown frame type 'nonsense'"
 
 
+async def test_no_per_message_deflate_is_negotiated(server: ServerProcess) -> None:
+    """A client offering deflate (websockets does by default) gets plain frames: a
+    socket holds no zlib state and no frame is compressed once per socket (issue 17)."""
+    async with connect(server.ws) as ws:
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+
+
 async def test_an_after_beyond_the_last_event_is_refused(
     server: ServerProcess, client: httpx.AsyncClient, world: World
 ) -> None:
