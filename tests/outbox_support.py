@@ -3,7 +3,6 @@ fixtures, messages queued straight into the outbox, a `phikat worker` process, a
 probe of event-loop lag. Test modules import the fixtures they use."""
 
 import asyncio
-import contextlib
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from notifications.outbox import enqueue
 from notifications.sender import Channels
 from tests.factories import World
 from tests.fake_fcm import FakeGoogle, FakeGoogleServer, service_account_file
+from tests.loop_lag import loop_lag
 
 Maker = async_sessionmaker[AsyncSession]
 
@@ -162,33 +162,4 @@ class Worker:
             self.proc.wait(timeout=10)
 
 
-@dataclass
-class LoopLag:
-    worst_s: float = 0.0
-    ticks: int = 0
-
-
-@contextlib.asynccontextmanager
-async def loop_lag(tick_s: float = 0.01) -> AsyncIterator[LoopLag]:
-    """While the block runs, a coroutine sleeps ``tick_s`` again and again and notes
-    how late it woke at worst: how long the event loop was kept busy."""
-    lag = LoopLag()
-
-    async def probe() -> None:
-        while True:
-            started = time.perf_counter()
-            await asyncio.sleep(tick_s)
-            lag.worst_s = max(lag.worst_s, time.perf_counter() - started - tick_s)
-            lag.ticks += 1
-
-    task = asyncio.create_task(probe())
-    await asyncio.sleep(0)
-    try:
-        yield lag
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-__all__ = ["channels", "google", "sender_settings"]
+__all__ = ["channels", "google", "loop_lag", "sender_settings"]
