@@ -197,48 +197,26 @@ async def stand_down(
 async def officers_alerted(session: AsyncSession, incident: Incident, level: int) -> None:
     elder = await _elder(session, incident)
     zone = await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None
-    officers = await session.scalars(
-        select(User.id).where(
-            User.organization_id == incident.organization_id,
-            User.role == Role.OFFICER,
-            User.disabled_at.is_(None),
-        )
+    await officers_told(
+        session,
+        incident,
+        kind="escalation",
+        template="escalation_officers",
+        values={"elder": elder.name, "zone": zone.name if zone else "-", "level": str(level)},
     )
-    for officer_id in officers:
-        _push_to_user(
-            session,
-            incident,
-            officer_id,
-            kind="escalation",
-            template="escalation_officers",
-            values={"elder": elder.name, "zone": zone.name if zone else "-", "level": str(level)},
-            ttl_s=3600,
-            urgent=True,
-        )
 
 
 async def handoff_rejected(session: AsyncSession, incident: Incident, *, reason: str) -> None:
     """The 1669 centre refused the hand-off: every officer at once, urgent."""
     elder = await _elder(session, incident)
     zone = await zones.zone_ref(session, incident.zone_id) if incident.zone_id else None
-    officers = await session.scalars(
-        select(User.id).where(
-            User.organization_id == incident.organization_id,
-            User.role == Role.OFFICER,
-            User.disabled_at.is_(None),
-        )
+    await officers_told(
+        session,
+        incident,
+        kind="handoff_rejected",
+        template="handoff_rejected",
+        values={"elder": elder.name, "zone": zone.name if zone else "-", "reason": reason},
     )
-    for officer_id in officers:
-        _push_to_user(
-            session,
-            incident,
-            officer_id,
-            kind="handoff_rejected",
-            template="handoff_rejected",
-            values={"elder": elder.name, "zone": zone.name if zone else "-", "reason": reason},
-            ttl_s=3600,
-            urgent=True,
-        )
 
 
 def elder_reminded(session: AsyncSession, elder: Elder, *, due: str, urgent: bool = False) -> None:
