@@ -11,17 +11,16 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.loopback_server import LoopbackServer
 
 
 def independent_signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -71,30 +70,8 @@ class FakeCentre:
         return Starlette(routes=[Route("/eido", eido, methods=["POST"])])
 
 
-class FakeCentreServer:
+class FakeCentreServer(LoopbackServer[FakeCentre]):
+    """Runs a FakeCentre on a free loopback port in a background thread."""
+
     def __init__(self, secret: str) -> None:
-        self.state = FakeCentre(secret=secret)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.state.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            self.state.app(),
-            host="127.0.0.1",
-            port=self.state.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
-
-    def __enter__(self) -> FakeCentre:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "fake centre did not start"
-            time.sleep(0.02)
-        return self.state
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(FakeCentre(secret=secret), "fake centre")

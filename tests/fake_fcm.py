@@ -19,8 +19,6 @@ message (collapse key) in flight at once.
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.loopback_server import LoopbackServer
 
 PROJECT = "phikat-test"
 
@@ -164,35 +164,11 @@ class FakeGoogle:
         )
 
 
-class FakeGoogleServer:
+class FakeGoogleServer(LoopbackServer[FakeGoogle]):
     """Runs a FakeGoogle on a free loopback port in a background thread."""
 
     def __init__(self) -> None:
-        self.state = FakeGoogle()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.state.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            self.state.app(),
-            host="127.0.0.1",
-            port=self.state.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
-
-    def __enter__(self) -> FakeGoogle:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "fake Google did not start"
-            time.sleep(0.02)
-        return self.state
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(FakeGoogle(), "fake Google")
 
 
 def service_account_file(path: Path, token_uri: str) -> Path:

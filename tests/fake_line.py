@@ -21,18 +21,17 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.loopback_server import LoopbackServer
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -152,35 +151,11 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return JSONResponse({"message": message}, status_code=status, headers=headers)
 
 
-class FakeLineServer:
+class FakeLineServer(LoopbackServer[FakeLine]):
     """Runs a FakeLine on a free loopback port in a background thread."""
 
     def __init__(self) -> None:
-        self.state = FakeLine()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.state.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            self.state.app(),
-            host="127.0.0.1",
-            port=self.state.port,
-            log_level="warning",
-            lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
-
-    def __enter__(self) -> FakeLine:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "fake LINE did not start"
-            time.sleep(0.02)
-        return self.state
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        super().__init__(FakeLine(), "fake LINE")
 
 
 def webhook_body(*events: dict[str, Any]) -> bytes:
