@@ -41,15 +41,21 @@ def sample(points: int) -> list[Point]:
     return [(uuid.UUID(r["organization_id"]), float(r["lat"]), float(r["lon"])) for r in chosen]
 
 
-async def timed(points: list[Point], one: Callable[[Point], Awaitable[object]]) -> list[float]:
+async def timed(
+    points: list[Point], variants: dict[str, Callable[[Point], Awaitable[object]]]
+) -> dict[str, list[float]]:
+    """Each point through every variant in turn: the machine's noise (2 shared cores)
+    falls on all of them alike, so their ratios hold within one run."""
     for point in points[:50]:  # warm caches and plans
-        await one(point)
-    times = []
+        for one in variants.values():
+            await one(point)
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for point in points:
-        started = time.perf_counter()
-        found = await one(point)
-        times.append((time.perf_counter() - started) * 1000)
-        assert found, point
+        for name, one in variants.items():
+            started = time.perf_counter()
+            found = await one(point)
+            times[name].append((time.perf_counter() - started) * 1000)
+            assert found, (name, point)
     return times
 
 
@@ -57,31 +63,32 @@ async def run(url: str, *, points: int) -> None:
     chosen = sample(points)
     engine = create_engine(url, pool_size=1)
     sessionmaker = create_sessionmaker(engine)
-    results: dict[str, list[float]] = {}
-
-    async with sessionmaker() as session:  # an SOS calls it inside its open transaction
+    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    async with (
+        sessionmaker() as session,  # an SOS calls it inside its open transaction
+        await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn,
+    ):
 
         async def service(point: Point, accuracy_m: float = 0.0) -> object:
             org, lat, lon = point
             return await match_zones(session, org, lat=lat, lon=lon, accuracy_m=accuracy_m, limit=1)
-
-        results["service, match_zones"] = await timed(chosen, service)
-        results["service, match_zones (accuracy 50 m)"] = await timed(
-            chosen, lambda p: service(p, 50.0)
-        )
-    await engine.dispose()
-
-    conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
 
         async def bare(point: Point) -> object:
             org, lat, lon = point
             cursor = await conn.execute(BARE, (org, lon, lat), prepare=True)
             return await cursor.fetchone()
 
-        results["bare PostGIS query"] = await timed(chosen, bare)
+        results = await timed(
+            chosen,
+            {
+                "service, match_zones": service,
+                "service, match_zones (accuracy 50 m)": lambda p: service(p, 50.0),
+                "bare PostGIS query": bare,
+            },
+        )
         started = time.perf_counter()
         rows = await (await conn.execute("select id, ST_AsBinary(geom) from care_zone")).fetchall()
+    await engine.dispose()
     ids = [row[0] for row in rows]
     tree = shapely.STRtree(shapely.from_wkb([row[1] for row in rows]))
     print(f"STRtree over {len(ids):,} polygons built in {time.perf_counter() - started:.1f} s")
@@ -91,7 +98,7 @@ async def run(url: str, *, points: int) -> None:
         hits = tree.query(shapely.Point(lon, lat), predicate="within")
         return ids[hits[0]] if len(hits) else None
 
-    results["Shapely STRtree, in process"] = await timed(chosen, strtree)
+    results |= await timed(chosen, {"Shapely STRtree, in process": strtree})
 
     floor = percentile(results["bare PostGIS query"], 50)
     print(f"\nzone match, {len(chosen):,} points, {len(ids):,} zones\n")
