@@ -1,10 +1,9 @@
 """Who may see an incident: the facts ``dispatch.visibility`` decides on."""
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
@@ -36,24 +35,25 @@ async def incident_facts(session: AsyncSession, incident: Incident) -> IncidentF
 async def load_facts(
     session: AsyncSession, incident_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, IncidentFacts]:
-    """The facts of many incidents (the live channel's replay): two queries, whatever
-    their number."""
+    """The facts of many incidents (each live batch, the live channel's replay): one
+    statement, whatever their number."""
     ids = set(incident_ids)
     if not ids:
         return {}
-    offered: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
-    for incident_id, responder_id in await session.execute(
-        select(Offer.incident_id, Offer.responder_id).where(Offer.incident_id.in_(ids))
-    ):
-        offered[incident_id].add(responder_id)
-    rows = await session.execute(
+    offered = func.array_agg(Offer.responder_id).filter(Offer.responder_id.is_not(None))
+    connection = await session.connection()
+    rows = await connection.execute(
         select(
             Incident.id,
             Incident.organization_id,
             Incident.elder_id,
             Incident.state,
             Incident.assigned_responder_id,
-        ).where(Incident.id.in_(ids))
+            offered.label("offered"),
+        )
+        .outerjoin(Offer, Offer.incident_id == Incident.id)
+        .where(Incident.id.in_(ids))
+        .group_by(Incident.id)
     )
     return {
         row.id: IncidentFacts(
@@ -61,7 +61,7 @@ async def load_facts(
             elder_id=row.elder_id,
             state=row.state,
             assigned_responder_id=row.assigned_responder_id,
-            offered_responder_ids=frozenset(offered[row.id]),
+            offered_responder_ids=frozenset(row.offered or ()),
         )
         for row in rows
     }
