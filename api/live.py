@@ -176,8 +176,12 @@ class LiveConnection:
         keys = {user_key(principal.user_id)} if principal.user_id else set()
         if principal.device_token_id:
             keys.add(device_key(principal.device_token_id))
+        staff = principal.kind in (PrincipalKind.OFFICER, PrincipalKind.ADMIN)
         self.subscription = Subscription(
-            organization_id, frozenset(keys), max_batches=settings.live_queue_batches
+            organization_id,
+            frozenset(keys),
+            max_batches=settings.live_queue_batches,
+            wants=None if staff else self._sees_any,
         )
         self.life = Lifecycle()
         self.cursor = 0
@@ -302,6 +306,9 @@ class LiveConnection:
                 # A send to a reader that keeps up never suspends: let the other
                 # sockets, the hub and the HTTP requests have their turn.
                 await asyncio.sleep(0)
+
+    def _sees_any(self, batch: Batch) -> bool:
+        return any(visible_data(self.principal, batch.context, e) is not None for e in batch.events)
 
     def _frame(self, batch: Batch, event: LiveEvent) -> tuple[dict[str, Any] | None, str]:
         """What this socket may see of the event, and its frame's text. Every officer of

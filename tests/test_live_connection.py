@@ -23,6 +23,8 @@ from core.principal import Principal, PrincipalKind
 from core.security import create_access_token
 from core.settings import Settings
 from core.tenancy.models import Role
+from dispatch.enums import IncidentState
+from dispatch.visibility import IncidentFacts
 from notifications.live.hub import Batch, LiveEvent, Subscription
 from tests.factories import staff_token
 
@@ -204,3 +206,49 @@ async def test_a_staff_token_closes_the_socket_when_it_expires(settings: Setting
     async with asyncio.timeout(5):
         result = await live_connection.run(None)
     assert result[0] == 4401 and ws.closed == [(4401, "token expired")]
+
+
+async def test_a_responders_socket_is_not_woken_for_batches_it_cannot_see(
+    settings: Settings,
+) -> None:
+    """Issue 17: under SOS load each page of the log went to every socket of the
+    organization, and each responder's socket woke to filter out what was not theirs.
+    The hub now asks first; a batch of someone else's incident never reaches the queue."""
+    responder = uuid.uuid4()
+    theirs, others = uuid.uuid4(), uuid.uuid4()
+    facts = {
+        incident: IncidentFacts(ORG, uuid.uuid4(), IncidentState.DISPATCHING, None, offered)
+        for incident, offered in ((theirs, frozenset({responder})), (others, frozenset()))
+    }
+
+    def page(event_id: int, incident: uuid.UUID) -> Batch:
+        at = datetime.now(UTC)
+        return Batch([LiveEvent(ORG, event_id, incident, "incident.opened", {}, at)], facts)
+
+    hub = FakeHub()
+    ws = FakeSocket(asyncio.Event(), hold=-1)
+    live = asyncio.create_task(
+        LiveConnection(
+            ws,  # type: ignore[arg-type]
+            principal=Principal(PrincipalKind.RESPONDER, ORG, user_id=responder),
+            token=staff_token(settings, responder, Role.RESPONDER, ORG),
+            organization_id=ORG,
+            hub=hub,  # type: ignore[arg-type]
+            settings=settings.model_copy(update={"live_heartbeat_s": 3600.0}),
+            sessionmaker=None,  # type: ignore[arg-type]
+        ).run(None)
+    )
+    try:
+        await wait_for_welcome(ws)
+        subscription = hub.subscription
+        assert subscription is not None
+        subscription.deliver(page(1, others))
+        assert subscription.queue.empty()
+        ws.sent.clear()
+        subscription.deliver(page(2, theirs))
+        async with asyncio.timeout(2):
+            await ws.sent.wait()
+        assert ws.event_ids() == [2]
+    finally:
+        live.cancel()
+        await asyncio.wait({live}, timeout=2)

@@ -84,6 +84,10 @@ class Subscription:
     # Revocation keys (see core.signals) that end this subscription.
     keys: frozenset[str]
     max_batches: int = 1000
+    # Whether the socket would send anything of a batch; None: it sees everything. A
+    # responder sees a few incidents of the many in their organization: asked here,
+    # their socket is not woken for every batch only to find nothing in it.
+    wants: Callable[[Batch], bool] | None = None
     queue: asyncio.Queue[Batch] = field(init=False)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     revoked: asyncio.Event = field(default_factory=asyncio.Event)
@@ -97,7 +101,7 @@ class Subscription:
         return self.overflowed.is_set() or self.revoked.is_set()
 
     def deliver(self, batch: Batch) -> None:
-        if self.ended:
+        if self.ended or (self.wants is not None and not self.wants(batch)):
             return
         try:
             self.queue.put_nowait(batch)
