@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import NotFound
+from core.tenancy.models import Organization
 from dispatch.enums import ACTIVE_STATES
 from dispatch.models import Elder, Incident
 
@@ -24,6 +25,23 @@ NO_KEY_UPDATE = {"key_share": True}
 async def lock_elder(session: AsyncSession, elder_id: uuid.UUID) -> Elder | None:
     """The elder's row, locked: SOS presses of one elder are handled one at a time."""
     return await session.get(Elder, elder_id, with_for_update=NO_KEY_UPDATE, populate_existing=True)
+
+
+async def lock_elder_of_organization(
+    session: AsyncSession, elder_id: uuid.UUID
+) -> tuple[Elder, Organization] | None:
+    """The elder's row, locked as ``lock_elder`` does, and their organization (not
+    locked), in one statement: an SOS needs both before anything else."""
+    row = (
+        await session.execute(
+            select(Elder, Organization)
+            .join(Organization, Organization.id == Elder.organization_id)
+            .where(Elder.id == elder_id)
+            .with_for_update(of=Elder, **NO_KEY_UPDATE)
+            .execution_options(populate_existing=True)
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
 
 
 async def lock_incident(session: AsyncSession, incident_id: uuid.UUID) -> Incident:

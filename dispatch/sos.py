@@ -15,7 +15,7 @@ from core.tenancy.models import Organization
 from dispatch import outgoing
 from dispatch.enums import LocationSource
 from dispatch.inputs import SosIn
-from dispatch.locks import lock_active_incident, lock_elder
+from dispatch.locks import lock_active_incident, lock_elder_of_organization
 from dispatch.models import Elder, Incident, SosRequest
 from dispatch.opening import join_incident, open_incident
 from dispatch.sos_input import Ignored
@@ -70,11 +70,10 @@ async def receive_sos(
     ``ignored`` names the parts of the body that were unusable and dropped
     (dispatch.sos_input); they are recorded on the incident's timeline.
     """
-    elder = await lock_elder(session, elder_id)
-    if elder is None:
+    locked = await lock_elder_of_organization(session, elder_id)
+    if locked is None:
         raise NotFound("no such elder")
-    org = await session.get(Organization, elder.organization_id)
-    assert org is not None
+    elder, org = locked
     fingerprint = request_fingerprint(payload, ignored)
     dropped = [i.as_dict() for i in ignored]
 

@@ -464,6 +464,20 @@ async def test_dispatch_policy_is_validated(client: httpx.AsyncClient, world: Wo
     assert_problem(await client.put(url, json={}, headers=world.responder), 403)
 
 
+async def test_a_saved_policy_applies_to_the_next_sos_though_the_old_one_was_read(
+    client: httpx.AsyncClient, world: World, sessionmaker: Maker, settings: Settings
+) -> None:
+    """Policies are kept per process for a few seconds (issue 17); saving one forgets it."""
+    scene = Scene(world)
+    for i in range(3):
+        await add_responder(sessionmaker, settings, scene, f"r{i}", metres_north=50 + i * 10)
+    url = f"/v1/orgs/{world.org_id}/dispatch-policy"
+    assert (await client.get(url, headers=world.officer)).json()["waves"][0]["size"] == 3
+    one_at_a_time = {"waves": [{"size": 1, "radius_m": 1000, "timeout_s": 60}]}
+    assert (await client.put(url, json=one_at_a_time, headers=world.officer)).status_code == 200
+    assert len(await offers(sessionmaker, await sos(client, world))) == 1
+
+
 @pytest.fixture
 def eta_at_60(app: FastAPI) -> Iterator[None]:
     """The app's PHIKAT_ETA_SPEED_KMH at 60 for one test (starlette's State does not
