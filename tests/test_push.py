@@ -17,7 +17,9 @@ from core.settings import Settings
 from core.uow import unit_of_work
 from dispatch.enums import DeadlineKind
 from dispatch.models import Elder
+from notifications.channels.base import Delivery
 from notifications.channels.factory import build_channels
+from notifications.channels.fcm import FcmChannel
 from notifications.channels.log import LogChannel
 from notifications.models import OutboxMessage, PushDevice
 from notifications.sender import Channels, send_due
@@ -324,3 +326,34 @@ async def test_a_sender_killed_after_the_commit_loses_nothing_and_sends_once(
 def test_the_fake_service_account_is_what_the_sdk_reads(tmp_path: Path) -> None:
     account = json.loads(service_account_file(tmp_path / "sa.json", "http://x/token").read_text())
     assert account["type"] == "service_account" and account["project_id"] == PROJECT
+
+
+@pytest.mark.parametrize("fcm", ["refuses connections", "never answers"])
+async def test_fcm_out_of_reach_is_a_failure_to_retry_not_an_error(
+    google: FakeGoogle, tmp_path: Path, fcm: str
+) -> None:
+    """Pushes go over aiohttp's connections under the SDK (issue 17): a refused connection
+    or a silent server must still come back as FCM errors the sender retries."""
+    account = service_account_file(tmp_path / "sa.json", f"{google.url}/token")
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    if fcm == "refuses connections":
+        server.close()
+        await server.wait_closed()
+    channel = FcmChannel(
+        credentials_path=str(account), endpoint=f"http://127.0.0.1:{port}", timeout_s=2
+    )
+    delivery = Delivery(uuid.uuid4(), "tok", "SOS", "body", {"incident_id": "i"}, 60, True)
+    try:
+        async with asyncio.timeout(60):
+            (outcome,) = await channel.send([delivery])
+    finally:
+        await channel.close()
+        server.close()
+    assert not outcome.ok and not outcome.drop_address, outcome
+    assert outcome.retry_after_s is not None, outcome
