@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 
 from sqlalchemy import event as sa_event
@@ -35,26 +36,37 @@ def render_payload(message: Message) -> dict[str, object]:
     }
 
 
-# Senders running in this process, woken as soon as a transaction that queued messages
-# commits (senders in other processes find them by polling).
-_wakers: set[asyncio.Event] = set()
-_QUEUED = "phikat.outbox_queued"
+# Senders' lanes running in this process, by route, woken as soon as a transaction that
+# queued messages of their route commits (senders in other processes find them by
+# polling). Only that route's lanes: an SOS queues pushes and family messages, and
+# waking every lane cost an empty claim transaction per lane per commit.
+_wakers: dict[str, set[asyncio.Event]] = defaultdict(set)
+_QUEUED = "phikat.outbox_queued"  # session.info: the routes the transaction queued
 
 
 @contextlib.contextmanager
-def wake_on_commit(event: asyncio.Event) -> Iterator[None]:
-    _wakers.add(event)
+def wake_on_commit(event: asyncio.Event, route: str) -> Iterator[None]:
+    _wakers[route].add(event)
     try:
         yield
     finally:
-        _wakers.discard(event)
+        _wakers[route].discard(event)
+
+
+def _queued(session: AsyncSession, route: str) -> None:
+    session.sync_session.info.setdefault(_QUEUED, set()).add(route)
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _wake_senders(session: Session) -> None:
-    if session.info.pop(_QUEUED, False):
-        for waker in _wakers:
+    for route in session.info.pop(_QUEUED, ()):
+        for waker in _wakers.get(route, ()):
             waker.set()
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_queued(session: Session) -> None:
+    session.info.pop(_QUEUED, None)
 
 
 def enqueue(
@@ -62,7 +74,7 @@ def enqueue(
 ) -> OutboxMessage:
     """Add the message to the caller's transaction; the sender picks it up after commit.
     ``extra``: more of the payload for its route (LINE: the Flex message)."""
-    session.sync_session.info[_QUEUED] = True
+    _queued(session, message.route.value)
     row = OutboxMessage(
         organization_id=message.organization_id,
         incident_id=message.incident_id,
@@ -90,7 +102,7 @@ def enqueue_document(
 ) -> OutboxMessage:
     """Queue a JSON document for the organization's 1669 centre (Route.HANDOFF); the
     address and the signing secret are looked up when it is sent."""
-    session.sync_session.info[_QUEUED] = True
+    _queued(session, Route.HANDOFF.value)
     row = OutboxMessage(
         organization_id=organization_id,
         incident_id=incident_id,
@@ -113,7 +125,7 @@ def enqueue_document(
 def enqueue_fallback_sms(session: AsyncSession, line_row: OutboxMessage) -> OutboxMessage:
     """A family LINE message that failed for good, again as an SMS to the contact's phone
     (the sender calls this in the transaction that records the failure)."""
-    session.sync_session.info[_QUEUED] = True
+    _queued(session, Route.SMS.value)
     keep = ("title", "body", "data", "ttl_s", "urgent")
     row = OutboxMessage(
         organization_id=line_row.organization_id,

@@ -222,7 +222,7 @@ class Lane:
         wakeup = asyncio.Event()
         sending: dict[asyncio.Task[int], int] = {}
         outage = Outage(log, f"claiming {self.route} messages")
-        with wake_on_commit(wakeup):
+        with wake_on_commit(wakeup, self.route):
             while not stop.is_set():
                 wakeup.clear()
                 free = self.in_flight - sum(sending.values())

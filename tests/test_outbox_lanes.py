@@ -2,6 +2,7 @@
 never delays an offer push; SMS go out concurrently."""
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -12,6 +13,7 @@ import pytest
 from core.db import create_engine, create_sessionmaker
 from notifications.channels.log import LogChannel
 from notifications.messages import Route
+from notifications.outbox import wake_on_commit
 from notifications.sender import Channels, SenderOptions, lanes, run_sender
 from tests.factories import World
 from tests.fake_fcm import FakeGoogle
@@ -95,3 +97,18 @@ async def test_with_the_database_away_each_lane_says_so_once(
     one_each = len(lanes(create_sessionmaker(engine), logged, SenderOptions()))
     assert len(problems) == one_each, [r.getMessage() for r in problems]  # one per lane
     assert all(r.exc_info is None for r in problems)  # a reason, not a traceback
+
+
+async def test_a_commit_wakes_only_the_lanes_of_the_routes_it_queued(
+    sessionmaker: Maker, world: World
+) -> None:
+    """Issue 17: every commit that queued a message woke every lane of the process, and
+    each lane ran a claim transaction that found nothing of its route (an SOS queues
+    pushes and family messages; the LINE and 1669 lanes claimed for nothing)."""
+    woken = {route: asyncio.Event() for route in Route}
+    with contextlib.ExitStack() as lanes_of_this_process:
+        for route, event in woken.items():
+            lanes_of_this_process.enter_context(wake_on_commit(event, route.value))
+        await queue(sessionmaker, world, 2, route=Route.PUSH)
+        await queue(sessionmaker, world, 1, route=Route.SMS)
+    assert {route for route, event in woken.items() if event.is_set()} == {Route.PUSH, Route.SMS}
