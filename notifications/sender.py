@@ -240,7 +240,11 @@ class Lane:
                             task = asyncio.create_task(self.deliver(lease, ends))
                             sending[task] = claimed
                 if claimed < limit or limit == 0:
-                    await _pause(stop, wakeup, set(sending), pause_s)
+                    # A settled lease makes room; claim again then only if room is what
+                    # limited this claim (otherwise that claim would find nothing new:
+                    # this process's commits wake us, other processes' rows the poll).
+                    room_limited = limit < self.batch
+                    await _pause(stop, wakeup, set(sending) if room_limited else set(), pause_s)
                 _reap(sending)
             if sending:
                 await asyncio.wait(set(sending))
@@ -272,7 +276,8 @@ def _abandoned(row: Claimed) -> Outcome:
 async def _pause(
     stop: asyncio.Event, wakeup: asyncio.Event, sending: set[asyncio.Task[int]], poll_s: float
 ) -> None:
-    """Until stop, a commit that queued messages, a lease settled, or the poll interval."""
+    """Until stop, a commit that queued messages, one of ``sending`` settled, or the poll
+    interval."""
     waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(wakeup.wait())}
     await asyncio.wait(waiters | sending, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED)
     for waiter in waiters:

@@ -9,10 +9,13 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from core.db import create_engine, create_sessionmaker
 from notifications.channels.log import LogChannel
 from notifications.messages import Route
+from notifications.models import OutboxMessage
 from notifications.outbox import wake_on_commit
 from notifications.sender import Channels, SenderOptions, lanes, run_sender
 from tests.factories import World
@@ -28,6 +31,7 @@ from tests.outbox_support import (
     sender_settings,
     until,
 )
+from tests.test_list_statements import statements_on
 
 __all__ = ["channels", "google", "sender_settings"]  # fixtures
 
@@ -112,3 +116,41 @@ async def test_a_commit_wakes_only_the_lanes_of_the_routes_it_queued(
         await queue(sessionmaker, world, 2, route=Route.PUSH)
         await queue(sessionmaker, world, 1, route=Route.SMS)
     assert {route for route, event in woken.items() if event.is_set()} == {Route.PUSH, Route.SMS}
+
+
+async def test_a_lane_that_claimed_everything_due_does_not_claim_again_when_it_settles(
+    client: httpx.AsyncClient, engine: AsyncEngine, sessionmaker: Maker, world: World
+) -> None:
+    """Issue 17: each settled lease made its lane claim again at once, a transaction that
+    found nothing when the claim before had taken every due row (at concurrency 1 the
+    sender's claims cost a server more than the SOS did). Claiming again on a settle is
+    for a lane whose claim was limited by its room for messages in flight."""
+    await register(client, world.responder, f"tok-{uuid.uuid4().hex}")
+    logged = Channels(push=LogChannel("push"), sms=LogChannel("sms"))
+    stop = asyncio.Event()
+    # No poll within the test: every claim below follows a wake.
+    sender = asyncio.create_task(run_sender(sessionmaker, logged, stop=stop, poll_interval_s=60))
+    try:
+        await asyncio.sleep(0.5)  # each lane's first claim
+        with statements_on(engine) as seen:
+            ids = await queue(sessionmaker, world, 3)
+            for _ in range(200):
+                if await states(sessionmaker, ids) == {"sent"}:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("the three pushes were not sent within 10 s")
+            await asyncio.sleep(0.5)  # a claim that would follow the settled lease
+    finally:
+        stop.set()
+        await sender
+    claims = [s for s in seen if s.startswith("WITH due AS") and "outbox_message" in s]
+    assert len(claims) == 1, f"{len(claims)} claims for one commit"
+
+
+async def states(sessionmaker: Maker, ids: list[str]) -> set[str]:
+    async with sessionmaker() as session:
+        rows = await session.scalars(
+            select(OutboxMessage.state).where(OutboxMessage.id.in_([uuid.UUID(i) for i in ids]))
+        )
+        return {str(state) for state in rows}
