@@ -336,9 +336,12 @@ async def test_fcm_out_of_reach_is_a_failure_to_retry_not_an_error(
     or a silent server must still come back as FCM errors the sender retries."""
     account = service_account_file(tmp_path / "sa.json", f"{google.url}/token")
 
+    done = asyncio.Event()
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read(65536)
-        await asyncio.sleep(30)
+        await done.wait()
+        writer.close()
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -353,6 +356,7 @@ async def test_fcm_out_of_reach_is_a_failure_to_retry_not_an_error(
         async with asyncio.timeout(60):
             (outcome,) = await channel.send([delivery])
     finally:
+        done.set()
         await channel.close()
         server.close()
     assert not outcome.ok and not outcome.drop_address, outcome
