@@ -252,3 +252,17 @@ async def test_a_responders_socket_is_not_woken_for_batches_it_cannot_see(
     finally:
         live.cancel()
         await asyncio.wait({live}, timeout=2)
+
+
+def test_a_failing_filter_queues_the_batch_and_spares_the_other_sockets() -> None:
+    """The hub asks each subscription in one pass over the organization's sockets; a
+    filter that raises must not end that pass for the others."""
+
+    def broken(batch: Batch) -> bool:
+        raise KeyError("a fact missing")
+
+    failing = Subscription(ORG, frozenset(), wants=broken)
+    other = Subscription(ORG, frozenset(), wants=lambda batch: True)
+    for subscription in (failing, other):
+        subscription.deliver(batch(1))
+    assert failing.queue.qsize() == 1 and other.queue.qsize() == 1

@@ -101,7 +101,7 @@ class Subscription:
         return self.overflowed.is_set() or self.revoked.is_set()
 
     def deliver(self, batch: Batch) -> None:
-        if self.ended or (self.wants is not None and not self.wants(batch)):
+        if self.ended or not self._wanted(batch):
             return
         try:
             self.queue.put_nowait(batch)
@@ -110,6 +110,17 @@ class Subscription:
 
     def revoke(self) -> None:
         self.revoked.set()
+
+    def _wanted(self, batch: Batch) -> bool:
+        if self.wants is None:
+            return True
+        try:
+            return self.wants(batch)
+        except Exception:
+            # The hub delivers to every socket of the organization in one pass: one
+            # socket's failing filter must not stop the others'. Its socket decides.
+            log.exception("a live subscription's filter failed; the batch is queued")
+            return True
 
 
 class LiveHub:
