@@ -176,12 +176,13 @@ class LiveConnection:
         keys = {user_key(principal.user_id)} if principal.user_id else set()
         if principal.device_token_id:
             keys.add(device_key(principal.device_token_id))
-        staff = principal.kind in (PrincipalKind.OFFICER, PrincipalKind.ADMIN)
+        # Officers and the admin see every event of the organization, alike.
+        self.staff = principal.kind in (PrincipalKind.OFFICER, PrincipalKind.ADMIN)
         self.subscription = Subscription(
             organization_id,
             frozenset(keys),
             max_batches=settings.live_queue_batches,
-            wants=None if staff else self._sees_any,
+            wants=None if self.staff else self._sees_any,
         )
         self.life = Lifecycle()
         self.cursor = 0
@@ -315,11 +316,10 @@ class LiveConnection:
         the organization (and the admin) sees the same data: their frame is encoded once
         per batch, not once per socket (a fan-out to 1,000 officers encoded it 1,000
         times)."""
-        staff = self.principal.kind in (PrincipalKind.OFFICER, PrincipalKind.ADMIN)
         data = visible_data(self.principal, batch.context, event)
         if data is None:
             return None, ""
-        if not staff:
+        if not self.staff:
             return data, json.dumps(event_frame(event, data), ensure_ascii=False, default=str)
         text = batch.shared_texts.get(event.id)
         if text is None:

@@ -10,11 +10,9 @@ import asyncio
 import uuid
 
 import httpx
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.live import enrich
-from core.events.models import IncidentEvent
 from core.settings import Settings
 from core.signals import EVENTS_CHANNEL
 from notifications.live.hub import Batch, LiveHub, Subscription
@@ -26,14 +24,6 @@ Maker = async_sessionmaker[AsyncSession]
 
 def event_reads(seen: list[str]) -> list[str]:
     return [s for s in seen if "FROM incident_event" in s and "incident_event.id >" in s]
-
-
-async def last_event_id(sessionmaker: Maker, org_id: uuid.UUID) -> int:
-    async with sessionmaker() as session:
-        latest = await session.scalar(
-            select(func.max(IncidentEvent.id)).where(IncidentEvent.organization_id == org_id)
-        )
-    return int(latest or 0)
 
 
 async def test_a_catch_up_reads_the_log_once_per_page_and_the_facts_in_one_statement(
@@ -65,7 +55,7 @@ async def test_a_catch_up_reads_the_log_once_per_page_and_the_facts_in_one_state
                     headers={**world.elder, "Idempotency-Key": str(uuid.uuid4())},
                 )
                 assert answer.status_code in (200, 201), answer.text
-                last = await last_event_id(sessionmaker, world.org_id)
+                last = await hub.latest_id(world.org_id)
                 # One commit at a time, so no notification lands during a read.
                 async with asyncio.timeout(10):
                     while not batches or batches[-1].events[-1].id < last:
